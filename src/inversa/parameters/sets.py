@@ -106,9 +106,7 @@ def load_parameter_set(name: str) -> ParameterSet:
     """Load ``parameters/data/<name>.json`` (cached: sets are immutable)."""
     path = resources.files("inversa.parameters").joinpath("data", f"{name}.json")
     if not path.is_file():
-        raise ParameterError(
-            f"no parameter set {name!r}; available: {', '.join(available_parameter_sets())}"
-        )
+        raise ParameterError(f"no parameter set {name!r}; available: {', '.join(available_parameter_sets())}")
     return _parse(name, json.loads(path.read_text(encoding="utf-8")))
 
 

@@ -162,17 +162,21 @@ def build_parameters(
     m = np.zeros((n, PARAMS.size))
     for name in _SCALARS:
         m[:, PARAMS[name]] = scalar(name)
-    bad = [k for k in ("creep_fast_tau_s", "creep_slow_tau_s", "activation_tau_s") if np.any(m[:, PARAMS[k]] <= 0)]
+    bad = [
+        k
+        for k in ("creep_fast_tau_s", "creep_slow_tau_s", "activation_tau_s")
+        if np.any(m[:, PARAMS[k]] <= 0)
+    ]
     if bad:
         raise ValueError(f"parameter(s) {', '.join(bad)} must be positive")
 
     heights = np.array([p.height_m for p in people])
     masses = np.array([p.mass_kg for p in people])
     ref = spine["disc_reference_stature_m"]
-    h_rest = np.array([spine[f"rested_disc_height_mm.{d}"] for d in DISCS])
+    h_rest = np.array([spine[f"mri_disc_height_mm.{d}"] for d in DISCS])
     area = np.array([spine[f"disc_area_mm2.{d}"] for d in DISCS])
     size = heights / ref
-    m[:, PARAMS.span("disc_height_mm")] = size[:, None] * h_rest[None, :]
+    m[:, PARAMS.span("disc_height_mm")] = size[:, None] * h_rest[None, :]  # provisional, see below
     m[:, PARAMS.span("disc_area_mm2")] = (size**2)[:, None] * area[None, :]
     lumped = np.array([spine["cranial_mass_fraction.thoracic"], spine["cranial_mass_fraction.cervical"]])
     fractions = np.stack([np.concatenate([cranial_mass_fractions(p.sex), lumped]) for p in people])
@@ -184,10 +188,32 @@ def build_parameters(
     a = m[:, PARAMS.span("disc_area_mm2")]
     m[:, PARAMS.span("mvc_compression_n")] = mvc[:, None] * a / a[:, [LEVELS.index("L4-L5")]]
 
+    # The tabulated heights were measured on MRI during the day, lying: the fully hydrated height
+    # (the model's reference, never reached in a daily rhythm) is larger by that day's creep.
+    # Displacements scale with height, so one provisional pass gives the exact factor.
+    provisional = ModelParameters(matrix=m, bed_friction_coefficient=np.zeros(n), citations=[])
+    scan_hours = np.full(n, spine["mri_scan_hours_upright_h"])
+    x_scan = initial_state(provisional, scan_hours, 0.0, np.zeros(n))
+    creep_scan = x_scan[:, STATE.span("creep_fast_mm")] + x_scan[:, STATE.span("creep_slow_mm")]
+    h_table = m[:, PARAMS.span("disc_height_mm")].copy()
+    lying_force = -m[:, PARAMS.span("mvc_compression_n")] * (
+        m[:, [PARAMS["activation_lying_pct_mvc"]]] / 100.0
+    )
+    elastic_scan = (1.0 - m[:, [PARAMS["creep_fast_share"]]] - m[:, [PARAMS["creep_slow_share"]]]) * (
+        disc.equilibrium_displacement_mm(
+            lying_force,
+            h_table,
+            m[:, PARAMS.span("disc_area_mm2")],
+            m[:, [PARAMS["compressive_modulus_mpa"]]],
+            m[:, [PARAMS["tensile_modulus_mpa"]]],
+        )
+    )
+    m[:, PARAMS.span("disc_height_mm")] = h_table / (1.0 + (creep_scan + elastic_scan) / h_table)
+
     # Creep displacement at the relaxed-standing equilibrium: the zero of the osmotic pre-stress.
-    standing_force = -m[:, PARAMS.span("cranial_weight_n")] - m[
-        :, PARAMS.span("mvc_compression_n")
-    ] * (m[:, [PARAMS["activation_standing_pct_mvc"]]] / 100.0)
+    standing_force = -m[:, PARAMS.span("cranial_weight_n")] - m[:, PARAMS.span("mvc_compression_n")] * (
+        m[:, [PARAMS["activation_standing_pct_mvc"]]] / 100.0
+    )
     d_stand = disc.equilibrium_displacement_mm(
         standing_force,
         m[:, PARAMS.span("disc_height_mm")],
@@ -202,7 +228,9 @@ def build_parameters(
     if np.any(mu < 0):
         raise ValueError("bed_friction_coefficient must be >= 0")
     citations = load_parameter_set("anthropometry").citations() + spine.citations() + muscle.citations()
-    return ModelParameters(matrix=m, bed_friction_coefficient=np.asarray(mu), citations=list(dict.fromkeys(citations)))
+    return ModelParameters(
+        matrix=m, bed_friction_coefficient=np.asarray(mu), citations=list(dict.fromkeys(citations))
+    )
 
 
 def _make_rhs(
@@ -218,7 +246,11 @@ def _make_rhs(
     """Build the derivative function from the mechanism equations (Python or compiled)."""
     hf0, hs0 = STATE["creep_fast_mm"], STATE["creep_slow_mm"]
     ia, ig = STATE["activation_pct_mvc"], STATE["guarding_pct_mvc"]
-    ir, iz, it = STATE["after_effect_fraction"], STATE["relaxation_fraction"], STATE["tolerance_fraction"]
+    ir, iz, it = (
+        STATE["after_effect_fraction"],
+        STATE["relaxation_fraction"],
+        STATE["tolerance_fraction"],
+    )
     pw, ph, pa, pm = (
         PARAMS["cranial_weight_n"],
         PARAMS["disc_height_mm"],
@@ -235,7 +267,11 @@ def _make_rhs(
         p["compressive_modulus_mpa"],
         p["tensile_modulus_mpa"],
     )
-    a_st, a_ly, a_tau = p["activation_standing_pct_mvc"], p["activation_lying_pct_mvc"], p["activation_tau_s"]
+    a_st, a_ly, a_tau = (
+        p["activation_standing_pct_mvc"],
+        p["activation_lying_pct_mvc"],
+        p["activation_tau_s"],
+    )
     g_gain, g_tau = p["guarding_gain_pct_mvc"], p["guarding_tau_s"]
     r_eff, r_on, r_off = (
         p["inversion_emg_change_fraction"],
@@ -300,7 +336,13 @@ rhs_compiled = jit(
 )
 
 
-def _relax_exact(x: NDArray[np.float64], target: NDArray[np.float64], tau_load: NDArray[np.float64], rho: NDArray[np.float64], t_s: float) -> NDArray[np.float64]:
+def _relax_exact(
+    x: NDArray[np.float64],
+    target: NDArray[np.float64],
+    tau_load: NDArray[np.float64],
+    rho: NDArray[np.float64],
+    t_s: float,
+) -> NDArray[np.float64]:
     """Exact creep under a constant target (the direction, hence tau, cannot change on the way)."""
     tau = np.where(target > x, tau_load * rho, tau_load)
     return np.asarray(target + (x - target) * np.exp(-t_s / tau))
@@ -324,9 +366,13 @@ def initial_state(
     w, area, height = (params.block(k) for k in ("cranial_weight_n", "disc_area_mm2", "disc_height_mm"))
     mvc = params.block("mvc_compression_n")
 
-    def targets(trac: float, activation: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def targets(
+        trac: float, activation: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         f = disc.disc_axial_force_n(w, trac, mvc * activation / 100.0)
-        d_eq = disc.equilibrium_displacement_mm(f, height, area, col["compressive_modulus_mpa"], col["tensile_modulus_mpa"])
+        d_eq = disc.equilibrium_displacement_mm(
+            f, height, area, col["compressive_modulus_mpa"], col["tensile_modulus_mpa"]
+        )
         return col["creep_fast_share"] * d_eq, col["creep_slow_share"] * d_eq
 
     stand = targets(-1.0, col["activation_standing_pct_mvc"])
@@ -336,7 +382,9 @@ def initial_state(
     taus = (col["creep_fast_tau_s"], col["creep_slow_tau_s"])
     rho = col["recovery_slowdown"]
 
-    def hold(load: tuple[NDArray[np.float64], NDArray[np.float64]], hours: NDArray[np.float64] | float) -> None:
+    def hold(
+        load: tuple[NDArray[np.float64], NDArray[np.float64]], hours: NDArray[np.float64] | float
+    ) -> None:
         nonlocal fast, slow
         secs = np.asarray(hours, dtype=float).reshape(-1, 1) * 3600.0
         fast = _relax_exact(fast, load[0], taus[0], rho, secs)  # type: ignore[arg-type]
@@ -353,7 +401,11 @@ def initial_state(
     x[:, STATE.span("creep_slow_mm")] = slow
     angle = np.radians(start_angle_deg)
     x[:, STATE["activation_pct_mvc"]] = mus.activation_target_pct_mvc(
-        np.full(n, angle), col["activation_standing_pct_mvc"][:, 0], col["activation_lying_pct_mvc"][:, 0], np.zeros(n), np.zeros(n)
+        np.full(n, angle),
+        col["activation_standing_pct_mvc"][:, 0],
+        col["activation_lying_pct_mvc"][:, 0],
+        np.zeros(n),
+        np.zeros(n),
     )
     x[:, STATE["tolerance_fraction"]] = 0.0 if tolerance_fraction is None else tolerance_fraction
     del start_traction_fraction  # muscles start settled: no guarding, after-effect or relaxation yet
@@ -379,7 +431,11 @@ def outputs(
     act = x[:, :, STATE["activation_pct_mvc"]]
     force = disc.disc_axial_force_n(w, traction_fraction[:, :, None], mvc * act[:, :, None] / 100.0)
     d_eq = disc.equilibrium_displacement_mm(
-        force, height, area, col["compressive_modulus_mpa"][..., None], col["tensile_modulus_mpa"][..., None]
+        force,
+        height,
+        area,
+        col["compressive_modulus_mpa"][..., None],
+        col["tensile_modulus_mpa"][..., None],
     )
     creep_mm = x[:, :, STATE.span("creep_fast_mm")] + x[:, :, STATE.span("creep_slow_mm")]
     elastic_share = 1.0 - col["creep_fast_share"] - col["creep_slow_share"]

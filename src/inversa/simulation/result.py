@@ -133,7 +133,7 @@ class Result:
         """All series of one person as CSV text, one row per recorded time."""
         p = self._person(person)
         blocks = [self.time_s[:, None]]
-        for name, data in self.series.items():
+        for data in self.series.values():
             d = data[p]
             blocks.append(d if d.ndim == 2 else d[:, None])
         table = np.hstack(blocks)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from inversa.body import LEVELS, Person
 from inversa.physiology import spine_muscle as model
 from inversa.physiology.spine import gravity_traction_fraction
-from inversa.protocol import Protocol
+from inversa.protocol import LeafSpan, Protocol
 from inversa.simulation.result import Result, StepSummary
 from inversa.simulation.solvers import rk4_compiled, rk4_numpy
 
@@ -93,7 +93,9 @@ class Simulation:
             rate = np.gradient(trac, dt / 2.0, axis=1)
             sub = params.matrix[lo:hi]
             sub_params = model.ModelParameters(sub, mu, params.citations)
-            x0 = model.initial_state(sub_params, hours[lo:hi], float(angle_deg[0]), trac[:, 0], tolerance[lo:hi])
+            x0 = model.initial_state(
+                sub_params, hours[lo:hi], float(angle_deg[0]), trac[:, 0], tolerance[lo:hi]
+            )
             states.append(solver(rhs, x0, angle_rad, trac, rate, sub, dt, n_steps, record_every))
             step = 2 * record_every
             tracs.append(trac[:, ::step])
@@ -102,8 +104,17 @@ class Simulation:
             slides.append(moved[:, : n_records + 1])
         x = np.concatenate(states)
         trac_rec = np.concatenate(tracs)
-        time_s = np.arange(n_records + 1) * self.record_interval_s
-        return _assemble(self, time_s, angle_deg[:: 2 * record_every], x, trac_rec, np.concatenate(slides), params, timeline.leaf_spans)
+        time_s = np.arange(n_records + 1, dtype=np.float64) * self.record_interval_s
+        return _assemble(
+            self,
+            time_s,
+            angle_deg[:: 2 * record_every],
+            x,
+            trac_rec,
+            np.concatenate(slides),
+            params,
+            timeline.leaf_spans,
+        )
 
 
 def _assemble(
@@ -114,7 +125,7 @@ def _assemble(
     trac: NDArray[np.float64],
     sliding: NDArray[np.bool_],
     params: model.ModelParameters,
-    spans: Sequence[object],
+    spans: Sequence[LeafSpan],
 ) -> Result:
     out = model.outputs(x, trac, params)
     n_lvl = len(LEVELS)
@@ -134,9 +145,9 @@ def _assemble(
     }
     steps = [
         StepSummary(
-            text=str(getattr(span, "text")),
-            start_s=float(getattr(span, "start_s")),
-            end_s=float(getattr(span, "end_s")),
+            text=str(span.text),
+            start_s=float(span.start_s),
+            end_s=float(span.end_s),
             repetition=tuple(getattr(span, "repetition", ())),
         )
         for span in spans
@@ -148,7 +159,11 @@ def _assemble(
         series=series,
         steps=steps,
         citations=params.citations,
-        settings={"dt_s": sim.dt_s, "record_interval_s": sim.record_interval_s, "method": sim.method},
+        settings={
+            "dt_s": sim.dt_s,
+            "record_interval_s": sim.record_interval_s,
+            "method": sim.method,
+        },
     )
 
 

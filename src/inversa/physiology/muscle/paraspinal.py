@@ -15,7 +15,7 @@ The same arithmetic runs on arrays (NumPy path) and, compiled, on scalars.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -29,7 +29,8 @@ __all__ = [
     "tolerance_rate",
 ]
 
-A = TypeVar("A", float, np.ndarray)
+#: A float on the compiled path, an array of people on the NumPy path.
+A: TypeAlias = Any
 
 
 def activation_target_pct_mvc(
@@ -42,33 +43,29 @@ def activation_target_pct_mvc(
     """Target activation: posture baseline (axial share -sin(angle)), after-effect and guarding."""
     axial_share = np.maximum(0.0, -np.sin(angle_rad))
     baseline = lying_pct + (standing_pct - lying_pct) * axial_share
-    return baseline * (1.0 + after_effect_fraction) + guarding_pct  # type: ignore[no-any-return]
+    return baseline * (1.0 + after_effect_fraction) + guarding_pct
 
 
 def stretch_stimulus(traction_fraction: A, onset_fraction: float | A) -> A:
     """How stretched the back muscles are, 0 to 1, from the gravity traction that reaches them."""
-    return np.minimum(1.0, np.maximum(0.0, traction_fraction / onset_fraction))  # type: ignore[no-any-return]
+    return np.minimum(1.0, np.maximum(0.0, traction_fraction / onset_fraction))
 
 
-def guarding_rate(
-    guarding_pct: A, traction_rate_per_s: A, gain_pct: float | A, tau_s: float | A
-) -> A:
+def guarding_rate(guarding_pct: A, traction_rate_per_s: A, gain_pct: float | A, tau_s: float | A) -> A:
     """Guarding rises with rising traction and settles with its own time constant."""
-    return gain_pct * np.maximum(0.0, traction_rate_per_s) - guarding_pct / tau_s  # type: ignore[no-any-return]
+    return gain_pct * np.maximum(0.0, traction_rate_per_s) - guarding_pct / tau_s
 
 
 def relaxation_rate(value: A, target: A, tau_towards_s: float | A, tau_back_s: float | A) -> A:
     """First-order approach to ``target``: one time constant away from zero, another back."""
     growing = (np.abs(target) > np.abs(value)) * 1.0
     tau = tau_back_s + (tau_towards_s - tau_back_s) * growing
-    return (target - value) / tau  # type: ignore[no-any-return]
+    return (target - value) / tau
 
 
-def tolerance_rate(
-    tolerance: A, stimulus: A, exposure_tau_s: float | A, decay_tau_s: float | A
-) -> A:
+def tolerance_rate(tolerance: A, stimulus: A, exposure_tau_s: float | A, decay_tau_s: float | A) -> A:
     """Stretch tolerance (0 to 1) grows with stretch exposure and decays without it."""
-    return stimulus * (1.0 - tolerance) / exposure_tau_s - tolerance / decay_tau_s  # type: ignore[no-any-return]
+    return stimulus * (1.0 - tolerance) / exposure_tau_s - tolerance / decay_tau_s
 
 
 activation_target_pct_mvc_jit = jit(activation_target_pct_mvc)

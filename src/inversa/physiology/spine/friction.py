@@ -24,7 +24,7 @@ __all__ = ["friction_threshold_angle_deg", "gravity_traction_fraction"]
 
 def friction_threshold_angle_deg(mu: float | NDArray[np.float64]) -> NDArray[np.float64]:
     """Head-down angle above which gravity beats static friction from rest: atan(mu)."""
-    return np.degrees(np.arctan(np.asarray(mu, dtype=float)))
+    return np.asarray(np.degrees(np.arctan(np.asarray(mu, dtype=float))), dtype=float)
 
 
 def gravity_traction_fraction(
