@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from inversa._compile import jit
+
 __all__ = ["friction_threshold_angle_deg", "gravity_traction_fraction"]
 
 
@@ -40,18 +42,30 @@ def gravity_traction_fraction(
     block moved since the previous sample.
     """
     theta = np.radians(np.asarray(angle_deg, dtype=float))
-    mu = np.asarray(mu, dtype=float)
+    mu = np.ascontiguousarray(mu, dtype=float).reshape(-1)
     sin_t, cos_t = np.sin(theta), np.cos(theta)
-    lower = sin_t[None, :] - mu[:, None] * cos_t[None, :]
-    upper = sin_t[None, :] + mu[:, None] * cos_t[None, :]
+    f0 = np.zeros(mu.size) if initial_fraction is None else np.asarray(initial_fraction, dtype=float)
     out = np.empty((mu.size, theta.size))
-    sliding = np.zeros((mu.size, theta.size), dtype=bool)
-    f = np.zeros(mu.size) if initial_fraction is None else np.asarray(initial_fraction, dtype=float)
-    f = np.clip(f, lower[:, 0], upper[:, 0])
-    out[:, 0] = f
-    for k in range(1, theta.size):
-        new = np.minimum(np.maximum(f, lower[:, k]), upper[:, k])
-        sliding[:, k] = new != f
-        f = new
-        out[:, k] = f
+    sliding = np.zeros((mu.size, theta.size), dtype=np.bool_)
+    _play(sin_t, cos_t, mu, np.ascontiguousarray(f0), out, sliding)
     return out, sliding
+
+
+@jit
+def _play(
+    sin_t: NDArray[np.float64],
+    cos_t: NDArray[np.float64],
+    mu: NDArray[np.float64],
+    f0: NDArray[np.float64],
+    out: NDArray[np.float64],
+    sliding: NDArray[np.bool_],
+) -> None:
+    """The play operator, person by person along the time samples (compiled loop)."""
+    for j in range(mu.size):
+        f = min(max(f0[j], sin_t[0] - mu[j] * cos_t[0]), sin_t[0] + mu[j] * cos_t[0])
+        out[j, 0] = f
+        for k in range(1, sin_t.size):
+            new = min(max(f, sin_t[k] - mu[j] * cos_t[k]), sin_t[k] + mu[j] * cos_t[k])
+            sliding[j, k] = new != f
+            f = new
+            out[j, k] = f
