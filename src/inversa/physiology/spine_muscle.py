@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from inversa._compile import jit
+from inversa._compile import jit_uncached
 from inversa.body import LEVELS, Person
 from inversa.body.anthropometry import cranial_mass_fractions
 from inversa.body.person import STANDARD_GRAVITY_M_S2
@@ -58,8 +58,8 @@ STATE = Layout(
     )
 )
 
-#: Inputs at each time: angle (rad), gravity traction fraction, and its rate (1/s).
-INPUTS = Layout((("angle_rad", 1), ("traction_fraction", 1), ("traction_rate_per_s", 1)))
+#: Inputs at each time: angle (rad), gravity traction fraction, and the rate of its tensile part (1/s).
+INPUTS = Layout((("angle_rad", 1), ("traction_fraction", 1), ("tension_rate_per_s", 1)))
 
 _SCALARS = (
     "creep_fast_share",
@@ -71,6 +71,7 @@ _SCALARS = (
     "tensile_modulus_mpa",
     "unloaded_nucleus_pressure_mpa",
     "pressure_stress_factor",
+    "pressure_tension_factor",
     "minimum_nucleus_pressure_mpa",
     "activation_standing_pct_mvc",
     "activation_lying_pct_mvc",
@@ -87,7 +88,7 @@ _SCALARS = (
     "tolerance_exposure_tau_s",
     "tolerance_decay_tau_s",
 )
-_SPINE_SCALARS = set(_SCALARS[:10])
+_SPINE_SCALARS = set(_SCALARS[:11])
 
 PARAMS = Layout(
     (
@@ -322,7 +323,7 @@ rhs = _make_rhs(
 )
 
 #: Compiled derivatives for one person: x[S], u[3], q[P], dx[S].
-rhs_compiled = jit(
+rhs_compiled = jit_uncached(
     _make_rhs(
         disc.disc_axial_force_n_jit,
         disc.equilibrium_displacement_mm_jit,
@@ -447,6 +448,7 @@ def outputs(
         q[:, :, PARAMS.span("standing_creep_mm")],
         col["unloaded_nucleus_pressure_mpa"][..., None],
         col["pressure_stress_factor"][..., None],
+        col["pressure_tension_factor"][..., None],
         col["minimum_nucleus_pressure_mpa"][..., None],
     )
     return {

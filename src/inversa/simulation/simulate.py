@@ -90,7 +90,8 @@ class Simulation:
             hi = min(lo + self.chunk_size, len(self.people))
             mu = params.bed_friction_coefficient[lo:hi]
             trac, sliding = gravity_traction_fraction(angle_deg, mu)
-            rate = np.gradient(trac, dt / 2.0, axis=1)
+            # guarding answers rising traction (the spine being pulled), not easing compression
+            rate = np.gradient(np.maximum(trac, 0.0), dt / 2.0, axis=1)
             sub = params.matrix[lo:hi]
             sub_params = model.ModelParameters(sub, mu, params.citations)
             x0 = model.initial_state(

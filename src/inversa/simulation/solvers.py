@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from inversa._compile import jit
+from inversa._compile import jit_uncached
 
 __all__ = ["rk4_compiled", "rk4_numpy"]
 
 
-@jit
+@jit_uncached
 def _rk4_kernel(
     rhs: Any,
     x0: NDArray[np.float64],

@@ -67,16 +67,22 @@ def nucleus_pressure_mpa(
     standing_creep_mm: A,
     unloaded_pressure_mpa: float | A,
     stress_factor: float | A,
+    tension_factor: float | A,
     minimum_pressure_mpa: float | A,
 ) -> A:
     """Intradiscal (nucleus) pressure: osmotic pre-stress plus a factor times compressive stress.
 
     The pre-stress is the unloaded, fully hydrated value (Schroeder 2006) scaled by hydration,
     which falls linearly from 1 at full hydration (creep 0) to 0 at the relaxed-standing creep
-    equilibrium (an assumption); in tension the pressure falls, but never below minus one atmosphere.
+    equilibrium (an assumption). Compression raises the pressure by ``stress_factor`` times the mean
+    stress (Nachemson); in distraction the annulus carries most of the load, so tension lowers it by
+    the smaller ``tension_factor``; never below minus one atmosphere.
     """
     hydration = np.minimum(1.0, np.maximum(0.0, 1.0 + creep_mm / standing_creep_mm))
-    pressure = unloaded_pressure_mpa * hydration - stress_factor * force_n / area_mm2
+    stress = force_n / area_mm2
+    tension = (stress > 0.0) * 1.0
+    factor = tension * tension_factor + (1.0 - tension) * stress_factor
+    pressure = unloaded_pressure_mpa * hydration - factor * stress
     return np.maximum(minimum_pressure_mpa, pressure)
 
 
