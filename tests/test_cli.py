@@ -346,3 +346,29 @@ def test_entry_point_without_arguments_shows_help(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "error:" not in proc.stderr
     assert "simulate" in proc.stdout + proc.stderr
+
+
+def test_protocol_file_that_is_not_text_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "binary.txt"
+    file.write_bytes(b"\xff\xfe\x00lie")
+    code, out, err = run(["simulate", *PERSON, "--protocol-file", str(file)], capsys)
+    assert code == 2
+    assert out == ""
+    assert_one_error_line(err, "--protocol-file", "UTF-8")
+
+
+@pytest.mark.parametrize("name", ["figure.txt", "figure"])
+def test_unsupported_plot_file_is_refused_before_any_output(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / name
+    code, out, err = run(
+        ["simulate", *PERSON, "--protocol", "lie flat for 5 s", "--format", "json", "--plot", str(target)],
+        capsys,
+    )
+    assert code == 2
+    assert out == ""  # nothing printed, nothing half-written
+    assert_one_error_line(err, "--plot", ".png", ".html")
+    assert not any(tmp_path.iterdir())

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from inversa.body import LEVELS, Person, anthropometry
+from inversa.body import LEVELS, Person, Sex, anthropometry
 from inversa.body.person import STANDARD_GRAVITY_M_S2
 from inversa.physiology.spine import friction_threshold_angle_deg, gravity_traction_fraction
 from inversa.physiology.spine_muscle import build_parameters
@@ -547,3 +547,11 @@ def test_steps_unroll_repeats() -> None:
         ("tilt to 30 deg over 5 s", 10.0, 15.0, (2,)),
         ("tilt to 0 deg over 5 s", 15.0, 20.0, (2,)),
     ]
+
+
+def test_extreme_bodies_keep_discs_well_above_zero_height() -> None:
+    """The shortest, heaviest accepted person after a whole day upright still has real discs."""
+    person = Person(sex=Sex.MALE, age_years=40, height_cm=120, mass_kg=250, hours_upright_h=24)
+    heights = simulate(person, "stand for 10 min").series["disc_height_mm"][0]
+    rested = build_parameters([person]).block("disc_height_mm")[0, :6]
+    assert np.all(heights > 0.5 * rested)

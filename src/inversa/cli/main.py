@@ -37,6 +37,16 @@ class InputError(Exception):
     """Bad input from the user: reported in one line, exit status 2."""
 
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".html", ".htm")
+
+
+def _plot_path(path: Path | None) -> Path | None:
+    """Check the figure's file type before any work is done, so a typo loses nothing."""
+    if path is not None and path.suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError(f"--plot: {path} must end in one of {', '.join(PLOT_SUFFIXES)}")
+    return path
+
+
 class OutputFormat(StrEnum):
     table = "table"
     json = "json"
@@ -71,6 +81,8 @@ def _protocol(text: str | None, file: Path | None) -> Protocol:
             text = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"--protocol-file: cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"--protocol-file: {file} is not UTF-8 text") from None
     assert text is not None
     try:
         return Protocol.parse(text)
@@ -140,12 +152,13 @@ def simulate_cmd(
         OutputFormat, typer.Option("--format", help="table, json or csv")
     ] = OutputFormat.table,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="write a figure: .png, or .html for a report")
+        Path | None, typer.Option("--plot", help="write a figure: .png, .svg, .pdf, or .html for a report")
     ] = None,
 ) -> None:
     """Simulate one person on a tilt protocol."""
     person = _person(sex, age, height_cm, mass_kg, hours_upright)
     proto = _protocol(protocol, protocol_file)
+    plot = _plot_path(plot)
     overrides: dict[str, Any] = {}
     if mu is not None:
         if not (0.0 <= mu <= 2.0):

@@ -69,6 +69,7 @@ _SCALARS = (
     "creep_slow_tau_s",
     "compressive_modulus_mpa",
     "tensile_modulus_mpa",
+    "compressive_stiffening_stress_mpa",
     "unloaded_nucleus_pressure_mpa",
     "pressure_stress_factor",
     "pressure_tension_factor",
@@ -88,7 +89,6 @@ _SCALARS = (
     "tolerance_exposure_tau_s",
     "tolerance_decay_tau_s",
 )
-_SPINE_SCALARS = set(_SCALARS[:11])
 
 PARAMS = Layout(
     (
@@ -126,6 +126,25 @@ class ModelParameters:
         return self.matrix[:, PARAMS.span(name)]
 
 
+def disc_equilibrium_mm(
+    force_n: NDArray[np.float64],
+    height_mm: NDArray[np.float64],
+    area_mm2: NDArray[np.float64],
+    material: Callable[[str], NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    """Equilibrium displacement with the disc material read through ``material(name)``."""
+    return np.asarray(
+        disc.equilibrium_displacement_mm(
+            force_n,
+            height_mm,
+            area_mm2,
+            material("compressive_modulus_mpa"),
+            material("tensile_modulus_mpa"),
+            material("compressive_stiffening_stress_mpa"),
+        )
+    )
+
+
 def _sets() -> tuple[ParameterSet, ParameterSet]:
     return load_parameter_set("spine"), load_parameter_set("muscle")
 
@@ -157,7 +176,7 @@ def build_parameters(
     def scalar(name: str) -> NDArray[np.float64]:
         if name in cols:
             return np.asarray(cols[name])
-        src = spine if name in _SPINE_SCALARS else muscle
+        src = spine if name in spine.parameters else muscle
         return np.full(n, src[name])
 
     m = np.zeros((n, PARAMS.size))
@@ -189,6 +208,9 @@ def build_parameters(
     a = m[:, PARAMS.span("disc_area_mm2")]
     m[:, PARAMS.span("mvc_compression_n")] = mvc[:, None] * a / a[:, [LEVELS.index("L4-L5")]]
 
+    def material(name: str) -> NDArray[np.float64]:
+        return m[:, [PARAMS[name]]]
+
     # The tabulated heights were measured on MRI during the day, lying: the fully hydrated height
     # (the model's reference, never reached in a daily rhythm) is larger by that day's creep.
     # Displacements scale with height, so one provisional pass gives the exact factor.
@@ -201,13 +223,7 @@ def build_parameters(
         m[:, [PARAMS["activation_lying_pct_mvc"]]] / 100.0
     )
     elastic_scan = (1.0 - m[:, [PARAMS["creep_fast_share"]]] - m[:, [PARAMS["creep_slow_share"]]]) * (
-        disc.equilibrium_displacement_mm(
-            lying_force,
-            h_table,
-            m[:, PARAMS.span("disc_area_mm2")],
-            m[:, [PARAMS["compressive_modulus_mpa"]]],
-            m[:, [PARAMS["tensile_modulus_mpa"]]],
-        )
+        disc_equilibrium_mm(lying_force, h_table, m[:, PARAMS.span("disc_area_mm2")], material)
     )
     m[:, PARAMS.span("disc_height_mm")] = h_table / (1.0 + (creep_scan + elastic_scan) / h_table)
 
@@ -215,13 +231,7 @@ def build_parameters(
     standing_force = -m[:, PARAMS.span("cranial_weight_n")] - m[:, PARAMS.span("mvc_compression_n")] * (
         m[:, [PARAMS["activation_standing_pct_mvc"]]] / 100.0
     )
-    d_stand = disc.equilibrium_displacement_mm(
-        standing_force,
-        m[:, PARAMS.span("disc_height_mm")],
-        a,
-        m[:, [PARAMS["compressive_modulus_mpa"]]],
-        m[:, [PARAMS["tensile_modulus_mpa"]]],
-    )
+    d_stand = disc_equilibrium_mm(standing_force, m[:, PARAMS.span("disc_height_mm")], a, material)
     creep_share = m[:, [PARAMS["creep_fast_share"]]] + m[:, [PARAMS["creep_slow_share"]]]
     m[:, PARAMS.span("standing_creep_mm")] = np.abs(d_stand) * creep_share
 
@@ -259,6 +269,7 @@ def _make_rhs(
         PARAMS["mvc_compression_n"],
     )
     p = {name: PARAMS[name] for name in _SCALARS}
+    s0 = p["compressive_stiffening_stress_mpa"]
     (s_f, s_s, rho, tau_f, tau_s, e_c, e_t) = (
         p["creep_fast_share"],
         p["creep_slow_share"],
@@ -303,7 +314,7 @@ def _make_rhs(
         dx[it] = tolerance(x[it], stim, q[t_exp], q[t_dec])
         for i in range(n_discs):
             f = force(q[pw + i], trac, q[pm + i] * act / 100.0)
-            d_eq = equilibrium(f, q[ph + i], q[pa + i], q[e_c], q[e_t])
+            d_eq = equilibrium(f, q[ph + i], q[pa + i], q[e_c], q[e_t], q[s0])
             dx[hf0 + i] = creep(x[hf0 + i], q[s_f] * d_eq, q[tau_f], q[rho])
             dx[hs0 + i] = creep(x[hs0 + i], q[s_s] * d_eq, q[tau_s], q[rho])
 
@@ -371,9 +382,7 @@ def initial_state(
         trac: float, activation: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         f = disc.disc_axial_force_n(w, trac, mvc * activation / 100.0)
-        d_eq = disc.equilibrium_displacement_mm(
-            f, height, area, col["compressive_modulus_mpa"], col["tensile_modulus_mpa"]
-        )
+        d_eq = disc_equilibrium_mm(f, height, area, col.__getitem__)
         return col["creep_fast_share"] * d_eq, col["creep_slow_share"] * d_eq
 
     stand = targets(-1.0, col["activation_standing_pct_mvc"])
@@ -431,13 +440,7 @@ def outputs(
     height = q[:, :, PARAMS.span("disc_height_mm")]
     act = x[:, :, STATE["activation_pct_mvc"]]
     force = disc.disc_axial_force_n(w, traction_fraction[:, :, None], mvc * act[:, :, None] / 100.0)
-    d_eq = disc.equilibrium_displacement_mm(
-        force,
-        height,
-        area,
-        col["compressive_modulus_mpa"][..., None],
-        col["tensile_modulus_mpa"][..., None],
-    )
+    d_eq = disc_equilibrium_mm(force, height, area, lambda name: col[name][..., None])
     creep_mm = x[:, :, STATE.span("creep_fast_mm")] + x[:, :, STATE.span("creep_slow_mm")]
     elastic_share = 1.0 - col["creep_fast_share"] - col["creep_slow_share"]
     displacement = elastic_share[..., None] * d_eq + creep_mm

@@ -14,7 +14,6 @@ import numpy as np
 
 from inversa.body import LEVELS, Person
 from inversa.physiology import spine_muscle as model
-from inversa.physiology.spine import disc
 from inversa.protocol import Protocol
 from inversa.simulation import Result, simulate
 
@@ -144,9 +143,7 @@ def _isolated_disc_creep(s: Scenario) -> tuple[np.ndarray, np.ndarray, float]:
         )
     }
     d_load = float(
-        disc.equilibrium_displacement_mm(
-            -1000.0, h, a, col["compressive_modulus_mpa"], col["tensile_modulus_mpa"]
-        )
+        model.disc_equilibrium_mm(np.array(-1000.0), np.array(h), np.array(a), lambda name: p.column(name)[0])
     )
     dt = 10.0
     t = np.arange(0.0, 40 * 3600.0 + dt, dt)

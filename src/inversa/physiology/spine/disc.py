@@ -43,12 +43,24 @@ def equilibrium_displacement_mm(
     area_mm2: A,
     compressive_modulus_mpa: float | A,
     tensile_modulus_mpa: float | A,
+    stiffening_stress_mpa: float | A,
 ) -> A:
-    """Height change the disc would reach if this force were held for ever (N/mm^2 = MPa)."""
+    """Height change the disc would reach if this force were held for ever (N/mm^2 = MPa).
+
+    Compression stiffens the disc (Gardner-Morse & Stokes 2004): the tangent modulus grows as
+    E (1 + s / s0) with compressive stress s, so the strain is (s0 / E) ln(1 + s / s0); it is
+    applied as a true (logarithmic) strain, so a disc can approach but never reach zero height.
+    Tension is linear with the softer tensile modulus.
+    """
     stress_mpa = force_n / area_mm2
     tension = (stress_mpa > 0.0) * 1.0
-    inv_modulus = tension / tensile_modulus_mpa + (1.0 - tension) / compressive_modulus_mpa
-    return height_mm * stress_mpa * inv_modulus
+    compressive = (1.0 - tension) * -stress_mpa
+    strain = (
+        stiffening_stress_mpa / compressive_modulus_mpa * np.log(1.0 + compressive / stiffening_stress_mpa)
+    )
+    shortening = height_mm * (np.exp(-strain) - 1.0)
+    lengthening = height_mm * stress_mpa * tension / tensile_modulus_mpa
+    return tension * lengthening + (1.0 - tension) * shortening
 
 
 def creep_rate_mm_s(

@@ -36,8 +36,9 @@ def gravity_traction_fraction(
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Apply the play operator along a sampled angle path for many people.
 
-    angle_deg: shape [time]; mu: shape [people]; initial_fraction: [people] (default: the
-    frictionless value sin(theta_0), as for a person who settled on the table before time 0).
+    angle_deg: shape [time]; mu: shape [people]; initial_fraction: [people] (default 0, clamped to
+    the friction bounds at the first angle: the state reached by tilting there from lying flat,
+    with no force locked in; e.g. 45 deg with mu 0.5 starts at sin - mu cos = 0.354).
     Returns (fraction [people, time], sliding [people, time]); sliding marks samples where the
     block moved since the previous sample.
     """
