@@ -141,7 +141,7 @@ def _assemble(
         "muscle_stress_relaxation_pct": 100.0 * out["relaxation_fraction"],
         "disc_height_mm": out["disc_height_mm"][:, :, :n_lvl],
         "gravity_traction_pct_cranial_weight": 100.0 * trac,
-        "bed_sliding": sliding.astype(float),
+        "bed_sliding_flag": sliding.astype(float),
         "muscle_stretch_tolerance_pct": 100.0 * out["tolerance_fraction"],
     }
     steps = [
