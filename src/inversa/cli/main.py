@@ -18,9 +18,15 @@ from rich.table import Table
 
 from inversa import __version__
 from inversa.body import LEVELS, Person, PersonError, Sex
+from inversa.cli.common import InputError
+from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
+from inversa.cli.records import db_app, log_app, patient_app, user_app
+from inversa.outcomes import QuestionnaireError
+from inversa.outcomes.nof1 import Nof1Error
 from inversa.parameters import ParameterError, available_parameter_sets, load_parameter_set
 from inversa.protocol import STANDARD_SESSION_TEXT, Protocol, ProtocolError
 from inversa.simulation import Result, SimulationError, simulate
+from inversa.store import AccessDeniedError, ConflictError, NotFoundError, StoreError
 
 app = typer.Typer(
     name="inversa",
@@ -29,12 +35,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(patient_app, name="patient")
+app.add_typer(log_app, name="log")
+app.add_typer(questionnaire_app, name="questionnaire")
+app.add_typer(nof1_app, name="nof1")
+app.command("trends")(trends_cmd)
+app.command("report")(report_cmd)
+app.command("export")(export_cmd)
 console = Console() if sys.stdout.isatty() else Console(width=140)
 err_console = Console(stderr=True)
-
-
-class InputError(Exception):
-    """Bad input from the user: reported in one line, exit status 2."""
 
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".html", ".htm")
@@ -281,6 +292,15 @@ def main(argv: list[str] | None = None) -> None:
     except (InputError, PersonError, ProtocolError, SimulationError, ParameterError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(2)
+    except (QuestionnaireError, Nof1Error) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(2)
+    except (NotFoundError, ConflictError, AccessDeniedError) as exc:
+        sys.stderr.write(f"error: {exc.args[0] if exc.args else exc}\n")
+        sys.exit(2)
+    except StoreError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)
     except OSError as exc:

@@ -1,0 +1,50 @@
+"""Shared pieces of the command line: the input-error type and opening the store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from inversa.store import Store, StoreError, current_revision, head_revision, make_engine, upgrade
+
+__all__ = ["DatabaseOption", "InputError", "describe_validation_error", "open_store"]
+
+
+class InputError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="database URL (default: $INVERSA_DATABASE_URL, else an embedded SQLite file)",
+        show_default=False,
+    ),
+]
+
+
+def open_store(url: str | None) -> Store:
+    """Open the store; a brand-new database gets the schema, an old one must be upgraded."""
+    try:
+        engine = make_engine(url)
+        revision = current_revision(engine)
+    except Exception as exc:  # driver errors vary: report them in one line
+        raise StoreError(
+            f"cannot open the database: {exc.__class__.__name__}: {exc}".splitlines()[0]
+        ) from None
+    if revision is None:
+        upgrade(engine)
+    elif revision != head_revision():
+        raise StoreError(f"the database is at schema revision {revision}; run `inversa db upgrade`")
+    return Store(engine)
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """The first problem of a pydantic error, as `field: message`."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "input"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{prefix}{field}: {msg}"

@@ -1,0 +1,534 @@
+"""The store's service layer: every read and change of clinical data goes through here.
+
+Each public method runs in one transaction, checks that the actor may touch the patient's data,
+and writes the audit row in that same transaction, so a record and its audit entry stand or fall
+together. Access rules: a patient sees only their own data; a clinician only linked patients; an
+admin manages accounts and reads clinical data only with a stated reason, which is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from inversa.store.db import session_scope
+from inversa.store.models import (
+    AuditLog,
+    ClinicianPatient,
+    Nof1Experiment,
+    PatientProfile,
+    Program,
+    QuestionnaireResponse,
+    Role,
+    Screening,
+    ScreeningOverride,
+    TableSession,
+    User,
+)
+from inversa.store.records import SessionRecord
+
+__all__ = [
+    "CLI_ACTOR",
+    "AccessDeniedError",
+    "Actor",
+    "ConflictError",
+    "NotFoundError",
+    "Store",
+]
+
+
+class AccessDeniedError(PermissionError):
+    """The actor may not read or change this patient's data."""
+
+
+class NotFoundError(LookupError):
+    """No such user, patient or record."""
+
+
+class ConflictError(ValueError):
+    """A client id already names a different record."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user id and role, or the local operator at the command line (id None)."""
+
+    user_id: int | None
+    role: Role
+    label: str = ""
+
+
+#: The person at the machine's command line: a local operator, audited as such.
+CLI_ACTOR = Actor(user_id=None, role=Role.ADMIN, label="command line")
+
+
+def _session_payload(record: SessionRecord) -> dict[str, Any]:
+    data = record.model_dump(mode="json")
+    data.pop("client_id")
+    return data
+
+
+def _row_payload(row: TableSession) -> dict[str, Any]:
+    return SessionRecord(
+        client_id=row.client_id,
+        started_at=_utc(row.started_at),
+        ended_at=_utc(row.ended_at),
+        planned_protocol=row.planned_protocol,
+        angle_trace=[tuple(p) for p in row.angle_trace],
+        heart_rate_trace=[tuple(p) for p in row.heart_rate_trace],
+        symptoms=row.symptoms,
+        pain_before=row.pain_before,
+        pain_after=row.pain_after,
+        notes=row.notes,
+    ).model_dump(mode="json") | {"client_id": None}
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes for stored UTC values: make them aware again."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Store:
+    """Typed operations on the database for one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ----------------------------------------------------------------- access and audit
+    def _check(self, db: Session, actor: Actor, patient_id: int, reason: str | None) -> None:
+        patient = db.get(User, patient_id)
+        if patient is None or patient.role is not Role.PATIENT:
+            raise NotFoundError(f"no patient with id {patient_id}")
+        why: str | None = None
+        if actor.role is Role.PATIENT:
+            if actor.user_id != patient_id:
+                why = "a patient can only see their own data"
+        elif actor.role is Role.CLINICIAN:
+            link = db.scalar(
+                select(ClinicianPatient).where(
+                    ClinicianPatient.clinician_id == actor.user_id,
+                    ClinicianPatient.patient_id == patient_id,
+                )
+            )
+            if link is None:
+                why = "this patient is not linked to this clinician"
+        elif actor is not CLI_ACTOR and not (reason and reason.strip()):
+            why = "an admin reads clinical data only with a stated reason"
+        if why is not None:
+            # the caller's transaction rolls back: record the refusal in a transaction of its own
+            with session_scope(self.engine) as audit_db:
+                self._audit(audit_db, actor, "denied", "patient_data", None, patient_id, reason, why=why)
+            raise AccessDeniedError(why)
+
+    @staticmethod
+    def _audit(
+        db: Session,
+        actor: Actor,
+        action: str,
+        entity: str,
+        entity_id: object = None,
+        patient_id: int | None = None,
+        reason: str | None = None,
+        **detail: Any,
+    ) -> None:
+        if actor.label:
+            detail = {"actor": actor.label, **detail}
+        db.add(
+            AuditLog(
+                actor_id=actor.user_id,
+                action=action,
+                entity=entity,
+                entity_id=None if entity_id is None else str(entity_id),
+                patient_id=patient_id,
+                reason=reason,
+                detail=detail,
+            )
+        )
+
+    # ----------------------------------------------------------------- accounts
+    def create_user(
+        self, actor: Actor, email: str, display_name: str, role: Role, password_hash: str | None = None
+    ) -> int:
+        """Create an account (admins and the local operator only); returns its id."""
+        if actor.role is not Role.ADMIN:
+            raise AccessDeniedError("only an admin creates accounts")
+        email = email.strip().lower()
+        if "@" not in email or len(email) > 320:
+            raise ValueError(f"email: not a valid address: {email!r}")
+        if not display_name.strip():
+            raise ValueError("display_name: must not be empty")
+        try:
+            with session_scope(self.engine) as db:
+                user = User(
+                    email=email, display_name=display_name.strip(), role=role, password_hash=password_hash
+                )
+                db.add(user)
+                db.flush()
+                self._audit(db, actor, "create", "user", user.id, role=role.value)
+                return user.id
+        except IntegrityError:
+            raise ConflictError(f"email: an account for {email} already exists") from None
+
+    def user_by_email(self, email: str) -> User:
+        with session_scope(self.engine) as db:
+            user = db.scalar(select(User).where(User.email == email.strip().lower()))
+            if user is None:
+                raise NotFoundError(f"no user with email {email!r}")
+            db.expunge(user)
+            return user
+
+    def link(self, actor: Actor, clinician_id: int, patient_id: int) -> None:
+        """Let a clinician see a patient (admins, or the patient themself, may link)."""
+        with session_scope(self.engine) as db:
+            clinician, patient = db.get(User, clinician_id), db.get(User, patient_id)
+            if clinician is None or clinician.role is not Role.CLINICIAN:
+                raise NotFoundError(f"no clinician with id {clinician_id}")
+            if patient is None or patient.role is not Role.PATIENT:
+                raise NotFoundError(f"no patient with id {patient_id}")
+            if not (actor.role is Role.ADMIN or actor.user_id == patient_id):
+                raise AccessDeniedError("only an admin or the patient links a clinician")
+            exists = db.scalar(
+                select(ClinicianPatient).where(
+                    ClinicianPatient.clinician_id == clinician_id, ClinicianPatient.patient_id == patient_id
+                )
+            )
+            if exists is None:
+                db.add(ClinicianPatient(clinician_id=clinician_id, patient_id=patient_id))
+                self._audit(db, actor, "create", "clinician_link", clinician_id, patient_id)
+
+    def set_profile(self, actor: Actor, patient_id: int, **fields: Any) -> None:
+        """Create or update the patient's body data and resting values."""
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, fields.pop("reason", None))
+            profile = db.scalar(select(PatientProfile).where(PatientProfile.user_id == patient_id))
+            if profile is None:
+                profile = PatientProfile(user_id=patient_id, **fields)
+                db.add(profile)
+            else:
+                for key, value in fields.items():
+                    setattr(profile, key, value)
+            db.flush()
+            self._audit(db, actor, "update", "patient_profile", profile.id, patient_id, fields=sorted(fields))
+
+    # ----------------------------------------------------------------- sessions
+    def log_session(self, actor: Actor, patient_id: int, record: SessionRecord) -> tuple[int, bool]:
+        """Store one session atomically; returns (id, created). Re-sending it is harmless."""
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, None)
+            existing = db.scalar(select(TableSession).where(TableSession.client_id == record.client_id))
+            if existing is not None:
+                if existing.patient_id != patient_id or _row_payload(existing) != (
+                    _session_payload(record) | {"client_id": None}
+                ):
+                    raise ConflictError(f"client_id: {record.client_id} already names a different session")
+                return existing.id, False
+            payload = _session_payload(record)
+            row = TableSession(
+                client_id=record.client_id,
+                patient_id=patient_id,
+                planned_protocol=record.planned_protocol,
+                started_at=record.started_at,
+                ended_at=record.ended_at,
+                angle_trace=payload["angle_trace"],
+                heart_rate_trace=payload["heart_rate_trace"],
+                symptoms=payload["symptoms"],
+                pain_before=record.pain_before,
+                pain_after=record.pain_after,
+                notes=record.notes,
+            )
+            db.add(row)
+            db.flush()
+            self._audit(db, actor, "create", "table_session", row.id, patient_id, client_id=record.client_id)
+            return row.id, True
+
+    def import_sessions(
+        self, actor: Actor, patient_id: int, records: Iterable[SessionRecord]
+    ) -> dict[str, int]:
+        """Store many sessions, each in its own transaction: an interrupted import keeps whole
+        sessions only, and running it again completes it without duplicates."""
+        counts = {"created": 0, "already_stored": 0}
+        for record in records:
+            _, created = self.log_session(actor, patient_id, record)
+            counts["created" if created else "already_stored"] += 1
+        return counts
+
+    def sessions(
+        self,
+        actor: Actor,
+        patient_id: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        reason: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A patient's sessions in a date range, oldest first (the read is audited)."""
+        rows = self._sessions_raw(patient_id, start, end, check=(actor, reason))
+        return rows
+
+    # ----------------------------------------------------------------- questionnaires
+    def add_questionnaire(
+        self,
+        actor: Actor,
+        patient_id: int,
+        instrument: str,
+        answers: Sequence[int | None],
+        recorded_at: datetime,
+        client_id: str | None = None,
+    ) -> tuple[int, bool]:
+        """Score and store one questionnaire response (scored as published); idempotent by client id."""
+        from inversa.outcomes import score
+
+        result = score(instrument, answers)
+        when = _utc(recorded_at) if recorded_at.tzinfo else recorded_at.replace(tzinfo=UTC)
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, None)
+            if client_id is not None:
+                existing = db.scalar(
+                    select(QuestionnaireResponse).where(QuestionnaireResponse.client_id == client_id)
+                )
+                if existing is not None:
+                    same = (
+                        existing.patient_id == patient_id
+                        and existing.instrument == result.instrument
+                        and list(existing.answers) == list(answers)
+                    )
+                    if not same:
+                        raise ConflictError(f"client_id: {client_id} already names a different response")
+                    return existing.id, False
+            row = QuestionnaireResponse(
+                client_id=client_id,
+                patient_id=patient_id,
+                instrument=result.instrument,
+                answers=list(answers),
+                score=result.score,
+                subscores=dict(result.subscores),
+                complete=result.complete,
+                recorded_at=when,
+            )
+            db.add(row)
+            db.flush()
+            self._audit(
+                db, actor, "create", "questionnaire_response", row.id, patient_id, instrument=instrument
+            )
+            return row.id, True
+
+    def questionnaires(
+        self,
+        actor: Actor,
+        patient_id: int,
+        instrument: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        reason: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A patient's scored responses, oldest first (the read is audited)."""
+        rows = self._questionnaires_raw(patient_id, start, end, check=(actor, reason))
+        return [r for r in rows if instrument is None or r["instrument"] == instrument]
+
+    # ----------------------------------------------------------------- n-of-1
+    def save_experiment(self, actor: Actor, patient_id: int, schedule: dict[str, Any]) -> int:
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, None)
+            row = Nof1Experiment(patient_id=patient_id, schedule=schedule)
+            db.add(row)
+            db.flush()
+            self._audit(db, actor, "create", "nof1_experiment", row.id, patient_id)
+            return row.id
+
+    def latest_experiment(
+        self, actor: Actor, patient_id: int, reason: str | None = None
+    ) -> dict[str, Any] | None:
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, reason)
+            row = db.scalar(
+                select(Nof1Experiment)
+                .where(Nof1Experiment.patient_id == patient_id)
+                .order_by(Nof1Experiment.created_at.desc(), Nof1Experiment.id.desc())
+            )
+            self._audit(
+                db, actor, "read", "nof1_experiment", None if row is None else row.id, patient_id, reason
+            )
+            return None if row is None else dict(row.schedule)
+
+    # ----------------------------------------------------------------- whole record
+    def patient_record(
+        self,
+        actor: Actor,
+        patient_id: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        reason: str | None = None,
+        purpose: str = "export",
+    ) -> dict[str, Any]:
+        """Everything the patient owns (sessions and responses limited to the range), read in one
+        transaction and audited once with its purpose (export, report)."""
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, reason)
+            user = db.get(User, patient_id)
+            assert user is not None
+            profile = db.scalar(select(PatientProfile).where(PatientProfile.user_id == patient_id))
+            screenings = db.scalars(
+                select(Screening).where(Screening.patient_id == patient_id).order_by(Screening.created_at)
+            ).all()
+            overrides = db.scalars(
+                select(ScreeningOverride)
+                .join(Screening, Screening.id == ScreeningOverride.screening_id)
+                .where(Screening.patient_id == patient_id)
+                .order_by(ScreeningOverride.created_at)
+            ).all()
+            programs = db.scalars(
+                select(Program).where(Program.patient_id == patient_id).order_by(Program.created_at)
+            ).all()
+            experiments = db.scalars(
+                select(Nof1Experiment)
+                .where(Nof1Experiment.patient_id == patient_id)
+                .order_by(Nof1Experiment.id)
+            ).all()
+            self._audit(db, actor, purpose, "patient_record", patient_id, patient_id, reason)
+        record: dict[str, Any] = {
+            "patient": {"id": user.id, "email": user.email, "display_name": user.display_name},
+            "profile": None
+            if profile is None
+            else {
+                c: getattr(profile, c)
+                for c in (
+                    "sex",
+                    "birth_year",
+                    "height_cm",
+                    "mass_kg",
+                    "resting_systolic_mmhg",
+                    "resting_diastolic_mmhg",
+                    "resting_heart_rate_bpm",
+                    "resting_iop_mmhg",
+                )
+            },
+            "screenings": [
+                {
+                    "id": s.id,
+                    "screening_version": s.screening_version,
+                    "decision": s.decision,
+                    "findings": s.findings,
+                    "created_at": _utc(s.created_at).isoformat(),
+                    "expires_at": _utc(s.expires_at).isoformat(),
+                }
+                for s in screenings
+            ],
+            "overrides": [
+                {
+                    "screening_id": o.screening_id,
+                    "item": o.item,
+                    "new_class": o.new_class,
+                    "reason": o.reason,
+                    "clinician_id": o.clinician_id,
+                    "created_at": _utc(o.created_at).isoformat(),
+                }
+                for o in overrides
+            ],
+            "programs": [
+                {
+                    "id": p.id,
+                    "plan": p.plan,
+                    "target_angle_deg": p.target_angle_deg,
+                    "ceiling_angle_deg": p.ceiling_angle_deg,
+                    "active": p.active,
+                    "created_at": _utc(p.created_at).isoformat(),
+                }
+                for p in programs
+            ],
+            "experiments": [{"id": e.id, "schedule": e.schedule} for e in experiments],
+        }
+        # sessions and responses come through the audited readers' logic without double audit
+        record["sessions"] = self._sessions_raw(patient_id, start, end)
+        record["questionnaires"] = self._questionnaires_raw(patient_id, start, end)
+        return record
+
+    def _sessions_raw(
+        self,
+        patient_id: int,
+        start: datetime | None,
+        end: datetime | None,
+        check: tuple[Actor, str | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Sessions in the range; with ``check`` the access rule and the audited read are applied
+        in the same transaction."""
+        with session_scope(self.engine) as db:
+            if check is not None:
+                self._check(db, check[0], patient_id, check[1])
+            query = select(TableSession).where(TableSession.patient_id == patient_id)
+            if start is not None:
+                query = query.where(TableSession.started_at >= start)
+            if end is not None:
+                query = query.where(TableSession.started_at <= end)
+            rows = db.scalars(query.order_by(TableSession.started_at)).all()
+            if check is not None:
+                self._audit(
+                    db, check[0], "read", "table_session", None, patient_id, check[1], count=len(rows)
+                )
+            return [_row_payload(r) | {"id": r.id, "client_id": r.client_id} for r in rows]
+
+    def _questionnaires_raw(
+        self,
+        patient_id: int,
+        start: datetime | None,
+        end: datetime | None,
+        check: tuple[Actor, str | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Scored responses in the range; ``check`` as in ``_sessions_raw``."""
+        with session_scope(self.engine) as db:
+            if check is not None:
+                self._check(db, check[0], patient_id, check[1])
+            query = select(QuestionnaireResponse).where(QuestionnaireResponse.patient_id == patient_id)
+            if start is not None:
+                query = query.where(QuestionnaireResponse.recorded_at >= start)
+            if end is not None:
+                query = query.where(QuestionnaireResponse.recorded_at <= end)
+            rows = db.scalars(query.order_by(QuestionnaireResponse.recorded_at)).all()
+            if check is not None:
+                self._audit(
+                    db,
+                    check[0],
+                    "read",
+                    "questionnaire_response",
+                    None,
+                    patient_id,
+                    check[1],
+                    count=len(rows),
+                )
+            return [
+                {
+                    "id": r.id,
+                    "instrument": r.instrument,
+                    "answers": list(r.answers),
+                    "score": r.score,
+                    "subscores": dict(r.subscores),
+                    "complete": r.complete,
+                    "recorded_at": _utc(r.recorded_at).isoformat(),
+                }
+                for r in rows
+            ]
+
+    # ----------------------------------------------------------------- audit
+    def audit_entries(self, patient_id: int | None = None) -> list[dict[str, Any]]:
+        """The audit log (for the record owner's operator), newest last."""
+        with session_scope(self.engine) as db:
+            query = select(AuditLog).order_by(AuditLog.id)
+            if patient_id is not None:
+                query = query.where(AuditLog.patient_id == patient_id)
+            return [
+                {
+                    "at": _utc(a.at).isoformat(),
+                    "actor_id": a.actor_id,
+                    "action": a.action,
+                    "entity": a.entity,
+                    "entity_id": a.entity_id,
+                    "patient_id": a.patient_id,
+                    "reason": a.reason,
+                    "detail": dict(a.detail),
+                }
+                for a in db.scalars(query).all()
+            ]
