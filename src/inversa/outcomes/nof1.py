@@ -28,8 +28,11 @@ from scipy import optimize, special, stats
 
 __all__ = [
     "BENEFIT_PROBABILITY",
+    "CONCLUSIVE_CHANCE",
     "CONDITIONS",
+    "DEFAULT_BLOCK_DAYS",
     "DEFAULT_MEANINGFUL_CHANGE",
+    "DEFAULT_WASHOUT_DAYS",
     "MAX_BLOCK_DAYS",
     "MAX_PAIRS",
     "MIN_BLOCKS_PER_CONDITION",
@@ -55,7 +58,7 @@ __all__ = [
 Condition: TypeAlias = Literal["inversion", "control"]
 Status: TypeAlias = Literal["not_enough_data", "inconclusive", "benefit", "no_meaningful_benefit", "worse"]
 
-#: The two conditions: A = inversion sessions that block, B = no inversion.
+#: The two conditions: A = inversion sessions during the block, B = no inversion.
 CONDITIONS: Final[tuple[Condition, Condition]] = ("inversion", "control")
 
 MIN_PAIRS: Final = 1
@@ -79,9 +82,12 @@ BENEFIT_PROBABILITY: Final = 0.8
 NO_BENEFIT_PROBABILITY: Final = 0.1
 #: "worse" needs P(pain is higher with inversion) >= this, whatever the size of the increase.
 WORSE_PROBABILITY: Final = 0.95
+#: An inconclusive experiment is worth continuing when a clear answer has at least this predicted chance.
+CONCLUSIVE_CHANCE: Final = 0.5
 
-#: Grid of AR(1) coefficients, uniform prior over it.
+#: Grid of AR(1) coefficients (read-only), uniform prior over it.
 RHO_GRID: Final[NDArray[np.float64]] = np.linspace(-0.95, 0.95, 77)
+RHO_GRID.setflags(write=False)
 
 # Conjugate normal-inverse-gamma prior. Coefficients are a priori normal *given* sigma^2 (the AR(1)
 # innovation variance), with standard deviations expressed in units of sigma.
@@ -168,10 +174,6 @@ def _as_condition(value: object, name: str = "condition") -> Condition:
     raise Nof1Error(f"{name} must be 'inversion' or 'control', got {value!r}", field=name)
 
 
-def _other(condition: Condition) -> Condition:
-    return "control" if condition == "inversion" else "inversion"
-
-
 # --------------------------------------------------------------------------------------------------
 # Diary entries and schedules
 # --------------------------------------------------------------------------------------------------
@@ -179,7 +181,7 @@ def _other(condition: Condition) -> Condition:
 
 @dataclass(frozen=True, slots=True)
 class DiaryEntry:
-    """One day's diary line: the date, pain on the 0-10 NRS, and what was actually done that block.
+    """One day's diary line: the date, pain on the 0-10 NRS, and the condition of that day's block.
 
     Raises :class:`Nof1Error` for a pain score outside 0-10 (or not whole), an unknown condition, or
     something that is not a calendar date. ISO date text is accepted and converted.
@@ -270,6 +272,8 @@ class Schedule:
             self, "block_days", _as_int(self.block_days, "block_days", MIN_BLOCK_DAYS, MAX_BLOCK_DAYS)
         )
         object.__setattr__(self, "seed", _as_int(self.seed, "seed", 0))
+        if not isinstance(self.blocks, tuple | list):
+            raise Nof1Error("blocks must be a sequence of Block objects", field="blocks")
         blocks = tuple(self.blocks)
         if not all(isinstance(block, Block) for block in blocks):
             raise Nof1Error("blocks must be Block objects", field="blocks")
@@ -361,7 +365,8 @@ def plan_schedule(
     """Plan ``pairs`` pairs of ``block_days``-day blocks from ``start``, the order in each pair randomised.
 
     Each pair holds one inversion and one control block; a fair coin from ``numpy.random.default_rng(seed)``
-    decides which comes first, so the same seed gives the same plan. ``pairs`` must be 1-12,
+    decides which comes first, so the same seed gives the same plan, and re-planning with more pairs and
+    the same seed keeps the earlier pairs (an experiment can be extended). ``pairs`` must be 1-12,
     ``block_days`` 3-28 and ``seed`` a non-negative integer; otherwise :class:`Nof1Error` names the field.
     """
     start = _as_date(start, "start")
@@ -562,7 +567,9 @@ class Nof1Result:
     ``effect_*`` describe beta, the difference in daily pain (NRS points) on inversion days minus
     control days: negative means less pain with inversion. All effect fields are ``None`` when
     ``status`` is ``"not_enough_data"``; ``more_blocks_needed`` / ``more_days_needed`` then say what is
-    missing. ``additional_pairs`` is set for ``"inconclusive"`` when continuing looks likely to help.
+    missing. For ``"inconclusive"``, ``chance_conclusive`` is the predicted chance of a clear answer
+    after ``additional_pairs`` more pairs (or with 12 pairs in total when ``additional_pairs`` is
+    ``None`` and ``likely_to_become_conclusive`` is ``False``).
     """
 
     status: Status
@@ -588,6 +595,7 @@ class Nof1Result:
     more_days_needed: dict[Condition, int] | None = None
     additional_pairs: int | None = None
     likely_to_become_conclusive: bool | None = None
+    chance_conclusive: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists, mappings are copied)."""
@@ -702,16 +710,24 @@ def _fmt(value: float) -> str:
     return f"{value:+.1f}".replace("-", "\u2212")
 
 
-def _project_status(mean: float, sd: float, mcid: float) -> bool:
-    """Whether a normal posterior N(mean, sd^2) would reach a conclusive status under the stated rules."""
-    p_meaningful = float(stats.norm.cdf((-mcid - mean) / sd))
-    p_worse = float(stats.norm.sf(-mean / sd))
-    lower = mean - float(stats.norm.ppf(0.5 + _CI_LEVEL / 2)) * sd
-    return (
-        p_meaningful >= BENEFIT_PROBABILITY
-        or p_worse >= WORSE_PROBABILITY
-        or (p_meaningful <= NO_BENEFIT_PROBABILITY and lower > -mcid)
+def _chance_conclusive(mean: float, sd: float, future_sd: float, mcid: float) -> float:
+    """Probability that the posterior will be conclusive once its SD has shrunk to ``future_sd``.
+
+    Normal approximation (preposterior): under the current posterior N(mean, sd^2) the future
+    posterior mean is distributed N(mean, sd^2 - future_sd^2). A future posterior N(m, future_sd^2) is
+    conclusive under the decision rules when m <= -mcid - z(0.8) future_sd ("benefit"), or when
+    m >= min(z(0.95) future_sd, -mcid + z(0.975) future_sd) ("worse" or "no_meaningful_benefit").
+    """
+    benefit_edge = -mcid - float(stats.norm.ppf(BENEFIT_PROBABILITY)) * future_sd
+    worse_edge = float(stats.norm.ppf(WORSE_PROBABILITY)) * future_sd
+    no_benefit_edge = (
+        -mcid + float(stats.norm.ppf(max(1.0 - NO_BENEFIT_PROBABILITY, 0.5 + _CI_LEVEL / 2))) * future_sd
     )
+    upper_edge = min(worse_edge, no_benefit_edge)
+    spread = math.sqrt(max(sd**2 - future_sd**2, 0.0))
+    if spread == 0.0:
+        return float(mean <= benefit_edge or mean >= upper_edge)
+    return float(stats.norm.cdf((benefit_edge - mean) / spread) + stats.norm.sf((upper_edge - mean) / spread))
 
 
 def analyse(
@@ -766,9 +782,12 @@ def analyse(
       possible harm, any credible increase is reported).
     - ``no_meaningful_benefit``: P(beta < -mcid) <= 0.1 and the 95 % interval lies above -mcid.
     - ``inconclusive``: anything else. The recommendation projects the posterior SD to n pairs as
-      SD * sqrt(n_now / n) (normal approximation, posterior mean held fixed) and reports the fewest
-      extra pairs that would make the rules above conclusive, up to 12 pairs in total; beyond that it
-      says the experiment is unlikely to become conclusive.
+      SD * sqrt(n_now / n), n_now = completed pairs (normal approximation), and the future posterior
+      mean as N(mean, SD^2 - SD_n^2) (the preposterior distribution under the current posterior),
+      giving the chance that the rules above would be met at n pairs. It reports the fewest extra
+      pairs with a chance >= 0.5 (:data:`CONCLUSIVE_CHANCE`), up to 12 pairs in total; otherwise it
+      says the experiment is unlikely to become conclusive. (Holding the mean fixed instead would
+      call near-threshold results hopeless although more data usually move them.)
 
     ``autocorrelation=False`` fixes rho = 0 (days treated as independent). That naive analysis is
     offered only to show how much ignoring autocorrelation overstates certainty.
@@ -843,18 +862,18 @@ def analyse(
 
     additional: int | None = None
     likely: bool | None = None
+    chance: float | None = None
     if status == "inconclusive":
         pairs_now = min(blocks.values())
-        future = [
-            n
-            for n in range(pairs_now + 1, MAX_PAIRS + 1)
-            if _project_status(mean, sd * math.sqrt(pairs_now / n), mcid)
-        ]
-        likely = bool(future)
-        additional = future[0] - pairs_now if future else None
+        for total in range(pairs_now + 1, MAX_PAIRS + 1):
+            chance = _chance_conclusive(mean, sd, sd * math.sqrt(pairs_now / total), mcid)
+            if chance >= CONCLUSIVE_CHANCE:
+                additional = total - pairs_now
+                break
+        likely = additional is not None
 
     summary, recommendation = _texts(
-        status, mean, interval, p_meaningful, p_worse, mcid, additional, block_length
+        status, mean, interval, p_meaningful, p_worse, mcid, additional, chance, block_length
     )
     return Nof1Result(
         status=status,
@@ -870,6 +889,7 @@ def analyse(
         trend_per_week=_TMixture.of(posterior, 2).mean if trend else None,
         additional_pairs=additional,
         likely_to_become_conclusive=likely,
+        chance_conclusive=chance,
         **common,
     )
 
@@ -913,6 +933,7 @@ def _texts(
     p_worse: float,
     mcid: float,
     additional: int | None,
+    chance: float | None,
     block_days: int,
 ) -> tuple[str, str]:
     direction = "lower" if mean < 0 else "higher"
@@ -953,13 +974,14 @@ def _texts(
         if additional is not None:
             days = additional * 2 * block_days
             recommendation = (
-                f"Continuing for about {additional} more pair(s) of blocks (around {days} days) could make "
-                "the result conclusive, if day-to-day variation stays as it has been."
+                f"Continuing for about {additional} more pair(s) of blocks (around {days} days) gives "
+                f"roughly a {chance or 0.0:.0%} chance of a clear answer, if day-to-day variation stays "
+                "as it has been."
             )
         else:
             recommendation = (
                 f"The result is unlikely to become conclusive even with {MAX_PAIRS} pairs of blocks in "
-                "total: any difference is probably close to the meaningful threshold or small compared "
-                "with day-to-day variation."
+                f"total (roughly a {chance or 0.0:.0%} chance): any difference is probably close to the "
+                "meaningful threshold or small compared with day-to-day variation."
             )
     return summary, recommendation
