@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from inversa.body import LEVELS
 from inversa.physiology.spine_muscle import build_parameters
 from inversa.simulation import Result
+from inversa.store import make_engine, upgrade
+from inversa.store.db import database_url
 
 ForceBalanceCheck = Callable[[Result, dict[str, Any] | None], None]
 
@@ -38,3 +47,61 @@ def _check_force_balance(result: Result, overrides: dict[str, Any] | None) -> No
 @pytest.fixture(scope="session")
 def check_force_balance() -> ForceBalanceCheck:
     return _check_force_balance
+
+
+# ------------------------------------------------------------------------------ record store databases
+#
+# Store tests always run on SQLite and, when INVERSA_TEST_POSTGRES_URL is set, also on PostgreSQL in a
+# throwaway database per test (so nothing is skipped: without the variable the parameter is absent).
+
+POSTGRES_ENV = "INVERSA_TEST_POSTGRES_URL"
+
+
+def store_backends() -> list[str]:
+    """The database backends the store tests run on here."""
+    return ["sqlite", "postgresql"] if os.environ.get(POSTGRES_ENV) else ["sqlite"]
+
+
+@contextmanager
+def temporary_database(backend: str, directory: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file in ``directory``, or a fresh PostgreSQL database
+    (created next to the configured one and dropped, connections and all, afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'inversa-test.sqlite3'}"
+        return
+    base = make_url(database_url(os.environ[POSTGRES_ENV]))
+    name = f"inversa_t_{uuid.uuid4().hex}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=store_backends())
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database per test, on each configured backend."""
+    with temporary_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def store_engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a database brought to the newest schema revision."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module", params=store_backends())
+def module_db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty database shared by one test module (for read-only tests of a populated record)."""
+    with temporary_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from inversa.cli.common import DatabaseOption, InputError, describe_validation_error, open_store
 from inversa.store import (
@@ -19,6 +20,7 @@ from inversa.store import (
     Role,
     SessionRecord,
     Store,
+    StoreError,
     current_revision,
     database_url,
     head_revision,
@@ -41,11 +43,20 @@ def _safe_url(url: str) -> str:
     return url
 
 
+def _engine_and_revision(url: str | None) -> tuple[Engine, str | None]:
+    try:
+        engine = make_engine(url)
+        return engine, current_revision(engine)
+    except Exception as exc:  # driver errors vary: one line, never a traceback
+        raise StoreError(
+            f"cannot open the database: {exc.__class__.__name__}: {exc}".splitlines()[0]
+        ) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url_opt: DatabaseOption = None) -> None:
     """Bring the schema to the newest revision, keeping all data."""
-    engine = make_engine(database_url_opt)
-    before = current_revision(engine)
+    engine, before = _engine_and_revision(database_url_opt)
     upgrade(engine)
     where = _safe_url(database_url(database_url_opt))
     print(f"database {where}: revision {before or 'none'} -> {head_revision()}")
@@ -54,8 +65,7 @@ def db_upgrade(database_url_opt: DatabaseOption = None) -> None:
 @db_app.command("status")
 def db_status(database_url_opt: DatabaseOption = None) -> None:
     """Show where the database is and its schema revision."""
-    engine = make_engine(database_url_opt)
-    rev = current_revision(engine)
+    _, rev = _engine_and_revision(database_url_opt)
     state = "up to date" if rev == head_revision() else "needs `inversa db upgrade`"
     print(f"database {_safe_url(database_url(database_url_opt))}: revision {rev or 'none'} ({state})")
 
@@ -145,6 +155,12 @@ def patient_profile(
     if resting_iop is not None and not 5 <= resting_iop <= 60:
         raise InputError(f"--resting-iop: must be between 5 and 60 mmHg, got {resting_iop:g}")
     store = open_store(database_url_opt)
+    resting = {
+        "resting_systolic_mmhg": systolic,
+        "resting_diastolic_mmhg": diastolic,
+        "resting_heart_rate_bpm": resting_hr,
+        "resting_iop_mmhg": resting_iop,
+    }
     store.set_profile(
         CLI_ACTOR,
         patient_id(store, patient),
@@ -152,10 +168,7 @@ def patient_profile(
         birth_year=birth_year,
         height_cm=height_cm,
         mass_kg=mass_kg,
-        resting_systolic_mmhg=systolic,
-        resting_diastolic_mmhg=diastolic,
-        resting_heart_rate_bpm=resting_hr,
-        resting_iop_mmhg=resting_iop,
+        **{k: v for k, v in resting.items() if v is not None},  # omitted values stay as stored
     )
     print(f"profile saved for {patient}")
 
@@ -249,7 +262,11 @@ def log_session(
             ]
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else "input"
+            if err["loc"]:
+                field = str(err["loc"][0])
+            else:  # a check across fields: name the first field its message mentions (times: --end)
+                order = ("ended_at", "angle_trace", "heart_rate_trace", *_SESSION_FLAGS)
+                field = next((f for f in order if f in str(err["msg"])), "ended_at")
             flag = _SESSION_FLAGS.get(field, "--" + field.replace("_", "-"))
             raise InputError(f"{flag}: {str(err['msg']).removeprefix('Value error, ')}") from None
     store = open_store(database_url_opt)
@@ -267,7 +284,7 @@ def log_questionnaire(
     database_url_opt: DatabaseOption = None,
 ) -> None:
     """Score (as published) and store a questionnaire response."""
-    from inversa.outcomes import QuestionnaireError, parse_answers_json
+    from inversa.outcomes import LicenceError, QuestionnaireError, parse_answers_json
 
     try:
         values = parse_answers_json(answers)
@@ -279,6 +296,9 @@ def log_questionnaire(
         rid, created = store.add_questionnaire(
             CLI_ACTOR, patient_id(store, patient), instrument, values, when, client_id
         )
+    except LicenceError as exc:
+        raise InputError(f"--instrument: {exc}") from None
     except QuestionnaireError as exc:
-        raise InputError(f"--answers: {exc}") from None
+        flag = "--instrument" if str(exc).startswith("unknown instrument") else "--answers"
+        raise InputError(f"{flag}: {exc}") from None
     sys.stdout.write(json.dumps({"id": rid, "created": created}) + "\n")

@@ -114,7 +114,8 @@ def build_bundle(record: Mapping[str, Any], generated_at: datetime | None = None
                         "coding": [{"system": LOINC, "code": "85354-9", "display": "Blood pressure panel"}]
                     },
                     "subject": subject,
-                    "effectiveDateTime": (generated_at or datetime.now(UTC)).isoformat(),
+                    "effectiveDateTime": profile.get("updated_at")
+                    or (generated_at or datetime.now(UTC)).isoformat(),
                     "component": [
                         {
                             "code": {"coding": [{"system": LOINC, "code": "8480-6", "display": "Systolic"}]},
@@ -275,10 +276,11 @@ def check_bundle(bundle: Mapping[str, Any]) -> None:
                 if c["system"] == LOINC and c["code"] not in _KNOWN_LOINC:
                     raise FhirError(f"Observation: unexpected LOINC code {c['code']}")
             for q in _quantities(res):
-                if q.get("system") != UCUM:
-                    raise FhirError("Observation: quantities must carry UCUM units")
+                if q.get("system") != UCUM or q.get("code") not in _UCUM_CODES:
+                    raise FhirError(f"Observation: unit {q.get('code')!r} is not one of Inversa's UCUM codes")
 
 
+_UCUM_CODES = {"mm[Hg]", "/min", "deg", "{score}"}
 _KNOWN_LOINC = {c[1] for c in SCORE_CODES.values() if c[0] == LOINC} | {
     "8867-4",
     "85354-9",

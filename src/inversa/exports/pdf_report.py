@@ -49,17 +49,21 @@ class ReportSections:
         return cls(**{k: k in names for k in known})
 
 
-def _text_page(title: str, lines: Sequence[str]) -> Figure:
-    fig = plt.figure(figsize=(8.27, 11.69))
-    fig.text(0.07, 0.95, title, fontsize=16, weight="bold", va="top")
-    y = 0.91
-    for line in lines:
-        for part in textwrap.wrap(line, 95) or [""]:
+def _text_pages(title: str, lines: Sequence[str]) -> list[Figure]:
+    """A4 pages of wrapped text; text that does not fit flows onto continuation pages (never cut)."""
+    wrapped = [part for line in lines for part in (textwrap.wrap(line, 95) or [""])]
+    per_page = 44
+    pages: list[Figure] = []
+    for first in range(0, max(len(wrapped), 1), per_page):
+        fig = plt.figure(figsize=(8.27, 11.69))
+        heading = title if first == 0 else f"{title} (continued)"
+        fig.text(0.07, 0.95, heading, fontsize=16, weight="bold", va="top")
+        y = 0.91
+        for part in wrapped[first : first + per_page]:
             fig.text(0.07, y, part, fontsize=9.5, va="top", family="DejaVu Sans")
             y -= 0.019
-            if y < 0.05:
-                return fig
-    return fig
+        pages.append(fig)
+    return pages
 
 
 def _shade_inversion_blocks(ax: Any, experiments: Sequence[Mapping[str, Any]]) -> None:
@@ -183,9 +187,9 @@ def write_pdf_report(
 
     tmp = path.with_name(path.name + ".partial")
     with PdfPages(tmp) as pdf:
-        fig = _text_page("Inversa report", lines)
-        pdf.savefig(fig)
-        plt.close(fig)
+        for fig in _text_pages("Inversa report", lines):
+            pdf.savefig(fig)
+            plt.close(fig)
         charts = [
             (sections.pain, ("nrs", "peg"), "Pain (0-10)"),
             (sections.function, ("rmdq", "odi"), "Function (RMDQ 0-24, ODI %)"),

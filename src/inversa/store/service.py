@@ -64,7 +64,8 @@ class Actor:
     label: str = ""
 
 
-#: The person at the machine's command line: a local operator, audited as such.
+#: The person at the machine's command line: a local operator, audited as such. Compared by value:
+#: any other admin actor, with or without a user id, must state a reason to read clinical data.
 CLI_ACTOR = Actor(user_id=None, role=Role.ADMIN, label="command line")
 
 
@@ -94,6 +95,11 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _bound(value: datetime) -> datetime:
+    """A range bound as UTC: SQLite compares stored UTC clock times and would ignore an offset."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Store:
     """Typed operations on the database for one engine."""
 
@@ -118,7 +124,7 @@ class Store:
             )
             if link is None:
                 why = "this patient is not linked to this clinician"
-        elif actor is not CLI_ACTOR and not (reason and reason.strip()):
+        elif actor != CLI_ACTOR and not (reason and reason.strip()):
             why = "an admin reads clinical data only with a stated reason"
         if why is not None:
             # the caller's transaction rolls back: record the refusal in a transaction of its own
@@ -296,6 +302,7 @@ class Store:
                         existing.patient_id == patient_id
                         and existing.instrument == result.instrument
                         and list(existing.answers) == list(answers)
+                        and _utc(existing.recorded_at) == when
                     )
                     if not same:
                         raise ConflictError(f"client_id: {client_id} already names a different response")
@@ -406,7 +413,8 @@ class Store:
                     "resting_heart_rate_bpm",
                     "resting_iop_mmhg",
                 )
-            },
+            }
+            | {"updated_at": _utc(profile.updated_at).isoformat()},
             "screenings": [
                 {
                     "id": s.id,
@@ -461,9 +469,9 @@ class Store:
                 self._check(db, check[0], patient_id, check[1])
             query = select(TableSession).where(TableSession.patient_id == patient_id)
             if start is not None:
-                query = query.where(TableSession.started_at >= start)
+                query = query.where(TableSession.started_at >= _bound(start))
             if end is not None:
-                query = query.where(TableSession.started_at <= end)
+                query = query.where(TableSession.started_at <= _bound(end))
             rows = db.scalars(query.order_by(TableSession.started_at)).all()
             if check is not None:
                 self._audit(
@@ -484,9 +492,9 @@ class Store:
                 self._check(db, check[0], patient_id, check[1])
             query = select(QuestionnaireResponse).where(QuestionnaireResponse.patient_id == patient_id)
             if start is not None:
-                query = query.where(QuestionnaireResponse.recorded_at >= start)
+                query = query.where(QuestionnaireResponse.recorded_at >= _bound(start))
             if end is not None:
-                query = query.where(QuestionnaireResponse.recorded_at <= end)
+                query = query.where(QuestionnaireResponse.recorded_at <= _bound(end))
             rows = db.scalars(query.order_by(QuestionnaireResponse.recorded_at)).all()
             if check is not None:
                 self._audit(
