@@ -642,3 +642,34 @@ def test_session_pain_summary(populated: Populated) -> None:
         "sd_change": None,
         "sessions_with_symptoms": 0,
     }
+
+
+def test_startback_score_carries_distress_and_risk_group_components() -> None:
+    record = {
+        "patient": {"id": 7, "email": "sb@example.org", "display_name": "SB"},
+        "profile": None,
+        "sessions": [],
+        "questionnaires": [
+            {
+                "id": 1,
+                "instrument": "startback",
+                "answers": [1, 1, 0, 0, 1, 1, 1, 0, 4],
+                "score": 6.0,
+                "subscores": {"total": 6, "distress": 4},
+                "complete": True,
+                "recorded_at": "2026-11-01T08:00:00+00:00",
+            }
+        ],
+    }
+    bundle = build_bundle(record)
+    check_bundle(bundle)
+    obs = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    parts = {c["code"]["coding"][0]["code"]: c for c in obs["component"]}
+    assert parts["91350-9"]["valueQuantity"]["value"] == 4.0
+    assert parts["91352-5"]["valueString"] == "high risk"
+    broken = json.loads(json.dumps(bundle))
+    next(e for e in broken["entry"] if e["resource"]["resourceType"] == "Observation")["resource"][
+        "component"
+    ][0]["code"]["coding"][0]["code"] = "00000-0"
+    with pytest.raises(FhirError, match="00000-0"):
+        check_bundle(broken)

@@ -170,6 +170,7 @@ def build_bundle(record: Mapping[str, Any], generated_at: datetime | None = None
                         "effectiveDateTime": q["recorded_at"],
                         "valueQuantity": _quantity(float(q["score"]), "{score}", "{score}"),
                         "derivedFrom": [{"reference": qr_url}],
+                        **_startback_components(inst.key, q),
                     },
                 )
             )
@@ -252,6 +253,32 @@ def build_bundle(record: Mapping[str, Any], generated_at: datetime | None = None
     }
 
 
+def _startback_components(key: str, response: Mapping[str, Any]) -> dict[str, Any]:
+    """STarT Back's distress subscore (91350-9) and risk group (91352-5) as score components."""
+    if key != "startback":
+        return {}
+    from inversa.outcomes import score
+
+    result = score("startback", response["answers"])
+    distress = int(result.subscores["distress"] or 0)
+    return {
+        "component": [
+            {
+                "code": {
+                    "coding": [{"system": LOINC, "code": "91350-9", "display": "STarT Back distress score"}]
+                },
+                "valueQuantity": _quantity(float(distress), "{score}", "{score}"),
+            },
+            {
+                "code": {
+                    "coding": [{"system": LOINC, "code": "91352-5", "display": "STarT Back risk group"}]
+                },
+                "valueString": result.interpretation,
+            },
+        ]
+    }
+
+
 def check_bundle(bundle: Mapping[str, Any]) -> None:
     """Validate structure with fhir.resources (R4B) and Inversa's checks; raise FhirError."""
     from fhir.resources.R4B.bundle import Bundle
@@ -272,7 +299,8 @@ def check_bundle(bundle: Mapping[str, Any]) -> None:
             codings = res["code"]["coding"]
             if not any(c["system"] in (LOINC, LOCAL_SYSTEM) for c in codings):
                 raise FhirError("Observation: code must come from LOINC or Inversa's local CodeSystem")
-            for c in codings:
+            component_codings = [cc for comp in res.get("component", []) for cc in comp["code"]["coding"]]
+            for c in [*codings, *component_codings]:
                 if c["system"] == LOINC and c["code"] not in _KNOWN_LOINC:
                     raise FhirError(f"Observation: unexpected LOINC code {c['code']}")
             for q in _quantities(res):
@@ -286,6 +314,8 @@ _KNOWN_LOINC = {c[1] for c in SCORE_CODES.values() if c[0] == LOINC} | {
     "85354-9",
     "8480-6",
     "8462-4",
+    "91350-9",
+    "91352-5",
 }
 
 
