@@ -21,6 +21,7 @@ from inversa.body import LEVELS, Person, PersonError, Sex
 from inversa.cli.common import InputError
 from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
 from inversa.cli.records import db_app, log_app, patient_app, user_app
+from inversa.cli.safety import screen_cmd
 from inversa.outcomes import QuestionnaireError
 from inversa.outcomes.nof1 import Nof1Error
 from inversa.parameters import ParameterError, available_parameter_sets, load_parameter_set
@@ -41,6 +42,7 @@ app.add_typer(patient_app, name="patient")
 app.add_typer(log_app, name="log")
 app.add_typer(questionnaire_app, name="questionnaire")
 app.add_typer(nof1_app, name="nof1")
+app.command("screen")(screen_cmd)
 app.command("trends")(trends_cmd)
 app.command("report")(report_cmd)
 app.command("export")(export_cmd)

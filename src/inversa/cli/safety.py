@@ -16,7 +16,9 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.prompt import Prompt
 from rich.table import Table
+from rich.text import Text
 
 from inversa.cli.common import InputError
 from inversa.safety import (
@@ -85,26 +87,27 @@ def _prompt_hint(key: str) -> str:
 
 def ask_answers() -> dict[str, AnswerValue]:
     """Ask every question on the terminal (prompts on stderr, so stdout stays clean for JSON); an
-    invalid answer is explained and asked again."""
+    invalid answer is explained and asked again. End of input aborts."""
     q = load_questionnaire()
+    ask = Console(stderr=True, highlight=False, soft_wrap=True)
     answers: dict[str, AnswerValue] = {}
-    typer.echo(f"{q.title} (version {q.version}): {len(q.items)} questions.", err=True)
+    ask.print(Text(f"{q.title} (version {q.version}): {len(q.items)} questions."))
     for n, it in enumerate(q.items, start=1):
-        typer.echo(f"\n{n}/{len(q.items)}. {it.question}", err=True)
+        ask.print(Text(f"\n{n}/{len(q.items)}. {it.question}"))
         for i, choice in enumerate(it.choices, start=1):
-            typer.echo(f"   {i}) {choice.value}: {choice.label}", err=True)
+            ask.print(Text(f"   {i}) {choice.value}: {choice.label}"))
         while True:
-            text = typer.prompt(
-                f"   answer ({_prompt_hint(it.key)})",
-                default="" if it.nullable else None,
-                show_default=False,
-                err=True,
-            )
             try:
-                answers[it.key] = parse_answer(it.key, str(text), given=answers)
+                text = Prompt.ask(
+                    Text(f"   answer ({_prompt_hint(it.key)})"), console=ask, show_default=False
+                )
+            except EOFError:
+                raise typer.Abort() from None
+            try:
+                answers[it.key] = parse_answer(it.key, text, given=answers)
                 break
             except ScreeningAnswerError as exc:
-                typer.echo(f"   {exc}; please answer again.", err=True)
+                ask.print(Text(f"   {exc}; please answer again."))
     return {VERSION_KEY: q.version, **answers}
 
 

@@ -243,7 +243,10 @@ class Questionnaire:
         for it in self.items:
             if it.key == key:
                 return it
-        close = difflib.get_close_matches(key, [it.key for it in self.items], n=1)
+        keys = [it.key for it in self.items]
+        close = [k for k in keys if len(key) >= 4 and key.lower() in k] or difflib.get_close_matches(
+            key, keys, n=1
+        )
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ScreeningAnswerError(key, f"item {key} is not in screening {self.version}{hint}")
 
@@ -365,9 +368,8 @@ def _check_value(item: Item, value: Any) -> AnswerValue:
             return value.strip().lower() in _YES
         raise ScreeningAnswerError(item.key, f"item {item.key} must be yes or no, got {value!r}")
     if item.type is ItemType.CHOICE:
-        allowed = {c.value: c.value for c in item.choices}
-        if isinstance(value, str) and value.strip().lower() in allowed:
-            return allowed[value.strip().lower()]
+        if isinstance(value, str) and value.strip().lower() in {c.value for c in item.choices}:
+            return value.strip().lower()
         raise ScreeningAnswerError(item.key, f"item {item.key} must be {item.expects}, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScreeningAnswerError(item.key, f"item {item.key} must be {item.expects}, got {value!r}")
@@ -415,6 +417,9 @@ def normalise_answers(answers: Mapping[str, Any]) -> dict[str, AnswerValue]:
         raise ScreeningAnswerError(it.key, f"item {it.key} is missing: expected {it.expects}")
     if missing:
         raise ScreeningAnswerError(missing[0], f"{len(missing)} items are missing: {', '.join(missing)}")
+    blank = [it.key for it in q.items if answers[it.key] is None and not it.nullable]
+    if len(blank) > 1:  # e.g. a template filled in part: name them all at once
+        raise ScreeningAnswerError(blank[0], f"{len(blank)} items have no answer: {', '.join(blank)}")
     normal = {it.key: _check_value(it, answers[it.key]) for it in q.items}
     _check_pairs(q, normal)
     return normal
