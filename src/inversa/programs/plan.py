@@ -10,7 +10,7 @@ come from the physiology engine, e.g. the eye-pressure limit) nor a clinician's 
 Rules (each is a named constant below, so tests and documentation can point at it):
 
 - **Ceiling.** ``min(target, clinician ceiling, limits.max_angle_deg, 90)``. A person whose limit is below
-  :data:`MIN_PROGRAM_ANGLE_DEG` (10 deg, where the pull along the spine is under a fifth of the body weight)
+  :data:`MIN_PROGRAM_ANGLE_DEG` (10 deg, where gravity's pull along the table is under a fifth of body weight)
   or whose hold limit is below :data:`MIN_PROGRAM_HOLD_MIN` gets no program: :class:`ProgramError` says
   why, because a "program" of a few degrees would only pretend to be therapy.
 - **Start.** Week 1 runs at ``start_angle_deg`` for ``start_hold_min``; if the limits are lower, it starts
@@ -72,8 +72,11 @@ __all__ = [
     "ProgramSettings",
     "SessionLimits",
     "Style",
+    "build_session_protocol",
     "generate_program",
+    "level_bounds",
     "ramp_s",
+    "rebuild_sessions",
     "session_day_offsets",
 ]
 
@@ -182,14 +185,21 @@ _SETTING_RANGES: Final[dict[str, tuple[float, float, str]]] = {
     "ceiling_angle_deg": (15.0, 90.0, " deg"),
 }
 
+# Smallest non-zero weekly steps (value, unit): anything smaller is not a step a person could feel.
+_SMALLEST_STEPS: Final[dict[str, tuple[float, str]]] = {
+    "angle_step_deg": (1.0, " deg"),
+    "hold_step_min": (0.25, " min"),
+}
+
 
 class ProgramSettings(_Frozen):
     """How the program is shaped; defaults follow the manuals, a clinician may set target and ceiling.
 
-    ``weeks`` 1-26 (6), ``sessions_per_day`` 1-3 (1), ``days_per_week`` 1-7 (5), ``style`` (continuous),
-    ``start_angle_deg`` 15-30 (20), ``start_hold_min`` 1-2 (1), ``angle_step_deg`` 0-10 per week (5),
-    ``hold_step_min`` 0-2 per week (1), ``target_angle_deg`` up to 90 and not below the start (60),
-    ``ceiling_angle_deg`` an optional clinician ceiling, not below the start, and ``start_date`` (today).
+    Ranges (defaults): ``weeks`` 1-26 (6), ``sessions_per_day`` 1-3 (1), ``days_per_week`` 1-7 (5),
+    ``style`` (continuous), ``start_angle_deg`` 15-30 (20), ``start_hold_min`` 1-2 (1), ``angle_step_deg``
+    0 or 1-10 per week (5), ``hold_step_min`` 0 or 0.25-2 per week (1), ``target_angle_deg`` up to 90 and
+    not below the start (60), ``ceiling_angle_deg`` an optional clinician ceiling, not below the start,
+    and ``start_date`` (today). A step of 0 keeps that quantity constant.
     """
 
     weeks: int = 6
@@ -211,6 +221,10 @@ class ProgramSettings(_Frozen):
         low, high, unit = _SETTING_RANGES[name]
         if value is not None and not low <= value <= high:
             raise ValueError(f"{name} must be between {low:g} and {high:g}{unit}, got {value:g}")
+        smallest = _SMALLEST_STEPS.get(name)
+        if smallest is not None and value is not None and 0 < value < smallest[0]:
+            least, unit = smallest
+            raise ValueError(f"{name} must be 0 (no progression) or at least {least:g}{unit}, got {value:g}")
         return value
 
     @model_validator(mode="after")
@@ -361,15 +375,17 @@ class _Ladder:
         angle = self.angle_deg(angle_level)
         hold = self.hold_s(hold_level)
         protocol = build_session_protocol(self.style, angle, hold, self.rest_s)
-        return PlannedSession(day, index_in_day, week, self.style, protocol, angle, hold, angle_level, hold_level)
+        return PlannedSession(
+            day, index_in_day, week, self.style, protocol, angle, hold, angle_level, hold_level
+        )
 
 
 def _ladder(limits: SessionLimits, settings: ProgramSettings) -> _Ladder:
     """Work out ceiling, start, caps and level counts; refuse limits too low for any program."""
     if limits.max_angle_deg < MIN_PROGRAM_ANGLE_DEG:
         raise ProgramError(
-            f"the personal angle limit of {limits.max_angle_deg:g} deg ({limits.binding_constraint}) is below "
-            f"the {MIN_PROGRAM_ANGLE_DEG:g} deg a useful program needs; no program is planned - "
+            f"the personal angle limit of {limits.max_angle_deg:g} deg ({limits.binding_constraint}) is "
+            f"below the {MIN_PROGRAM_ANGLE_DEG:g} deg a useful program needs; no program is planned - "
             "please discuss with a clinician"
         )
     if limits.max_hold_min < MIN_PROGRAM_HOLD_MIN:
@@ -426,7 +442,7 @@ def _ladder(limits: SessionLimits, settings: ProgramSettings) -> _Ladder:
             f"Time at the angle stops at {hold_cap_s} s, within your personal hold limit of "
             f"{limits.max_hold_min:g} min ({limits.binding_constraint}) including the ramps' last degree."
         )
-    if ladder.angle_deg(last_level) < ceiling:
+    if ladder.angle_deg(last_level) < ceiling and settings.angle_step_deg > 0:
         notes.append(
             f"The last week reaches {ladder.angle_deg(last_level):g} deg; {ceiling:g} deg would take "
             f"{ladder.max_angle_level + 1} weeks at +{settings.angle_step_deg:g} deg a week."
@@ -556,10 +572,14 @@ def rebuild_sessions(
     built: dict[tuple[int, int], PlannedSession] = {}
     rebuilt: list[PlannedSession] = []
     for session, (angle_level, hold_level) in zip(sessions, levels, strict=True):
-        clamped = (min(max(angle_level, 0), ladder.max_angle_level), min(max(hold_level, 0), ladder.max_hold_level))
+        clamped = (
+            min(max(angle_level, 0), ladder.max_angle_level),
+            min(max(hold_level, 0), ladder.max_hold_level),
+        )
         template = built.get(clamped)
         if template is None:
-            template = built[clamped] = ladder.session(session.day, session.index_in_day, session.week, *clamped)
+            template = ladder.session(session.day, session.index_in_day, session.week, *clamped)
+            built[clamped] = template
         rebuilt.append(_moved(template, session.day, session.index_in_day, session.week))
     return rebuilt, ladder.ceiling_deg, ladder.notes
 
