@@ -95,6 +95,34 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _in_range(
+    db: Session, model: Any, when: Any, patient_id: int, start: datetime | None, end: datetime | None
+) -> list[Any]:
+    """One patient's rows of ``model`` with ``when`` in [start, end], oldest first."""
+    query = select(model).where(model.patient_id == patient_id)
+    if start is not None:
+        query = query.where(when >= _bound(start))
+    if end is not None:
+        query = query.where(when <= _bound(end))
+    return list(db.scalars(query.order_by(when, model.id)).all())
+
+
+def _session_dict(row: TableSession) -> dict[str, Any]:
+    return _row_payload(row) | {"id": row.id, "client_id": row.client_id}
+
+
+def _response_dict(row: QuestionnaireResponse) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "instrument": row.instrument,
+        "answers": list(row.answers),
+        "score": row.score,
+        "subscores": dict(row.subscores),
+        "complete": row.complete,
+        "recorded_at": _utc(row.recorded_at).isoformat(),
+    }
+
+
 def _bound(value: datetime) -> datetime:
     """A range bound as UTC: SQLite compares stored UTC clock times and would ignore an offset."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -273,8 +301,11 @@ class Store:
         reason: str | None = None,
     ) -> list[dict[str, Any]]:
         """A patient's sessions in a date range, oldest first (the read is audited)."""
-        rows = self._sessions_raw(patient_id, start, end, check=(actor, reason))
-        return rows
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, reason)
+            rows = _in_range(db, TableSession, TableSession.started_at, patient_id, start, end)
+            self._audit(db, actor, "read", "table_session", None, patient_id, reason, count=len(rows))
+            return [_session_dict(r) for r in rows]
 
     # ----------------------------------------------------------------- questionnaires
     def add_questionnaire(
@@ -334,8 +365,16 @@ class Store:
         reason: str | None = None,
     ) -> list[dict[str, Any]]:
         """A patient's scored responses, oldest first (the read is audited)."""
-        rows = self._questionnaires_raw(patient_id, start, end, check=(actor, reason))
-        return [r for r in rows if instrument is None or r["instrument"] == instrument]
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, reason)
+            rows = _in_range(
+                db, QuestionnaireResponse, QuestionnaireResponse.recorded_at, patient_id, start, end
+            )
+            rows = [r for r in rows if instrument is None or r.instrument == instrument]
+            self._audit(
+                db, actor, "read", "questionnaire_response", None, patient_id, reason, count=len(rows)
+            )
+            return [_response_dict(r) for r in rows]
 
     # ----------------------------------------------------------------- n-of-1
     def save_experiment(self, actor: Actor, patient_id: int, schedule: dict[str, Any]) -> int:
@@ -396,6 +435,16 @@ class Store:
                 .where(Nof1Experiment.patient_id == patient_id)
                 .order_by(Nof1Experiment.id)
             ).all()
+            sessions = [
+                _session_dict(r)
+                for r in _in_range(db, TableSession, TableSession.started_at, patient_id, start, end)
+            ]
+            responses = [
+                _response_dict(r)
+                for r in _in_range(
+                    db, QuestionnaireResponse, QuestionnaireResponse.recorded_at, patient_id, start, end
+                )
+            ]
             self._audit(db, actor, purpose, "patient_record", patient_id, patient_id, reason)
         record: dict[str, Any] = {
             "patient": {"id": user.id, "email": user.email, "display_name": user.display_name},
@@ -450,75 +499,9 @@ class Store:
             ],
             "experiments": [{"id": e.id, "schedule": e.schedule} for e in experiments],
         }
-        # sessions and responses come through the audited readers' logic without double audit
-        record["sessions"] = self._sessions_raw(patient_id, start, end)
-        record["questionnaires"] = self._questionnaires_raw(patient_id, start, end)
+        record["sessions"] = sessions
+        record["questionnaires"] = responses
         return record
-
-    def _sessions_raw(
-        self,
-        patient_id: int,
-        start: datetime | None,
-        end: datetime | None,
-        check: tuple[Actor, str | None] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Sessions in the range; with ``check`` the access rule and the audited read are applied
-        in the same transaction."""
-        with session_scope(self.engine) as db:
-            if check is not None:
-                self._check(db, check[0], patient_id, check[1])
-            query = select(TableSession).where(TableSession.patient_id == patient_id)
-            if start is not None:
-                query = query.where(TableSession.started_at >= _bound(start))
-            if end is not None:
-                query = query.where(TableSession.started_at <= _bound(end))
-            rows = db.scalars(query.order_by(TableSession.started_at)).all()
-            if check is not None:
-                self._audit(
-                    db, check[0], "read", "table_session", None, patient_id, check[1], count=len(rows)
-                )
-            return [_row_payload(r) | {"id": r.id, "client_id": r.client_id} for r in rows]
-
-    def _questionnaires_raw(
-        self,
-        patient_id: int,
-        start: datetime | None,
-        end: datetime | None,
-        check: tuple[Actor, str | None] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Scored responses in the range; ``check`` as in ``_sessions_raw``."""
-        with session_scope(self.engine) as db:
-            if check is not None:
-                self._check(db, check[0], patient_id, check[1])
-            query = select(QuestionnaireResponse).where(QuestionnaireResponse.patient_id == patient_id)
-            if start is not None:
-                query = query.where(QuestionnaireResponse.recorded_at >= _bound(start))
-            if end is not None:
-                query = query.where(QuestionnaireResponse.recorded_at <= _bound(end))
-            rows = db.scalars(query.order_by(QuestionnaireResponse.recorded_at)).all()
-            if check is not None:
-                self._audit(
-                    db,
-                    check[0],
-                    "read",
-                    "questionnaire_response",
-                    None,
-                    patient_id,
-                    check[1],
-                    count=len(rows),
-                )
-            return [
-                {
-                    "id": r.id,
-                    "instrument": r.instrument,
-                    "answers": list(r.answers),
-                    "score": r.score,
-                    "subscores": dict(r.subscores),
-                    "complete": r.complete,
-                    "recorded_at": _utc(r.recorded_at).isoformat(),
-                }
-                for r in rows
-            ]
 
     # ----------------------------------------------------------------- audit
     def audit_entries(self, patient_id: int | None = None) -> list[dict[str, Any]]:
