@@ -8,6 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from inversa.store import Store, StoreError, current_revision, head_revision, make_engine, upgrade
+from inversa.store.db import known_revisions
 
 __all__ = ["DatabaseOption", "InputError", "describe_validation_error", "open_store"]
 
@@ -38,6 +39,10 @@ def open_store(url: str | None) -> Store:
     if revision is None:
         upgrade(engine)
     elif revision != head_revision():
+        if revision not in known_revisions():
+            raise StoreError(
+                f"the database's schema revision {revision} is newer than this Inversa: upgrade Inversa"
+            )
         raise StoreError(f"the database is at schema revision {revision}; run `inversa db upgrade`")
     return Store(engine)
 

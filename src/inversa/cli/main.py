@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from inversa import __version__
 from inversa.body import LEVELS, Person, PersonError, Sex
@@ -22,6 +23,7 @@ from inversa.cli.common import InputError
 from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
 from inversa.cli.records import db_app, log_app, patient_app, user_app
 from inversa.cli.safety import screen_cmd
+from inversa.exports.fhir import FhirError
 from inversa.outcomes import QuestionnaireError
 from inversa.outcomes.nof1 import Nof1Error
 from inversa.parameters import ParameterError, available_parameter_sets, load_parameter_set
@@ -300,8 +302,12 @@ def main(argv: list[str] | None = None) -> None:
     except (NotFoundError, ConflictError, AccessDeniedError) as exc:
         sys.stderr.write(f"error: {exc.args[0] if exc.args else exc}\n")
         sys.exit(2)
-    except StoreError as exc:
+    except (StoreError, FhirError) as exc:
         sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
+    except SQLAlchemyError as exc:  # locked or unreachable database: one line, nothing half-written
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        sys.stderr.write(f"error: database: {exc.__class__.__name__}: {detail}\n")
         sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)

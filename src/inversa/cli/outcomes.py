@@ -58,8 +58,9 @@ def _date(text: str | None, flag: str) -> dt.date | None:
 
 def _range(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
     d0, d1 = _date(start, "--from"), _date(end, "--to")
-    lo = dt.datetime.combine(d0 or dt.date(1900, 1, 1), dt.time.min, tzinfo=dt.UTC)
-    hi = dt.datetime.combine(d1 or dt.date.today(), dt.time.max, tzinfo=dt.UTC)
+    # days are the operator's local calendar days, turned into UTC instants for the store
+    lo = dt.datetime.combine(d0 or dt.date(1900, 1, 1), dt.time.min).astimezone().astimezone(dt.UTC)
+    hi = dt.datetime.combine(d1 or dt.date.today(), dt.time.max).astimezone().astimezone(dt.UTC)
     if hi < lo:
         raise InputError("--to: must not be before --from")
     return lo, hi
@@ -123,7 +124,8 @@ def nof1_result(store: Store, pid: int, reason: str | None = None) -> dict[str, 
     by_day: dict[dt.date, int] = {}
     for r in store.questionnaires(CLI_ACTOR, pid, instrument="nrs", reason=reason):
         if r["score"] is not None:
-            by_day[dt.datetime.fromisoformat(r["recorded_at"]).date()] = int(r["score"])  # last of the day
+            local_day = dt.datetime.fromisoformat(r["recorded_at"]).astimezone().date()  # the diary's day
+            by_day[local_day] = int(r["score"])  # the last entry of the day counts
     plan = schedule.days
     diary = [DiaryEntry(day, pain, plan[day]) for day, pain in sorted(by_day.items()) if day in plan]
     if not diary:
@@ -204,7 +206,8 @@ def export_cmd(
     if out is None:
         sys.stdout.write(text + "\n")
     else:
-        tmp = out.with_name(out.name + ".partial")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        from inversa.exports.csv_export import private_output
+
+        with private_output(out) as tmp:
+            tmp.write_text(text, encoding="utf-8")
         print(f"FHIR bundle written to {out}")

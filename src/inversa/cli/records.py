@@ -16,6 +16,7 @@ from inversa.cli.common import DatabaseOption, InputError, describe_validation_e
 from inversa.store import (
     CLI_ACTOR,
     SYMPTOMS,
+    ConflictError,
     NotFoundError,
     Role,
     SessionRecord,
@@ -290,6 +291,9 @@ def log_questionnaire(
         values = parse_answers_json(answers)
     except QuestionnaireError as exc:
         raise InputError(f"--answers: {exc}") from None
+    if client_id is not None and at is None:
+        # a retry must describe the same response: without --at the time would differ each run
+        raise InputError("--at: required with --client-id, so that sending the entry again is harmless")
     when = _when(at, "--at") if at else datetime.now(UTC)
     store = open_store(database_url_opt)
     try:
@@ -301,4 +305,10 @@ def log_questionnaire(
     except QuestionnaireError as exc:
         flag = "--instrument" if str(exc).startswith("unknown instrument") else "--answers"
         raise InputError(f"{flag}: {exc}") from None
+    except ConflictError:
+        raise
+    except ValueError as exc:
+        if str(exc).startswith("client_id:"):
+            raise InputError(f"--client-id: {str(exc).removeprefix('client_id: ')}") from None
+        raise
     sys.stdout.write(json.dumps({"id": rid, "created": created}) + "\n")

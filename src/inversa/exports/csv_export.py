@@ -5,12 +5,41 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["export_csv_zip", "record_tables"]
+__all__ = ["export_csv_zip", "private_output", "record_tables"]
+
+
+@contextmanager
+def private_output(path: Path) -> Iterator[Path]:
+    """Write to a temporary file readable by the owner only (0600), then rename it into place; on any
+    error the partial file is removed, so no half-written medical data is left behind."""
+    tmp = path.with_name(path.name + ".partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell; text that a spreadsheet would run as a formula is prefixed with ' (numbers stay)."""
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
 
 
 def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -18,12 +47,7 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(
-            [
-                json.dumps(row.get(c)) if isinstance(row.get(c), (list, dict)) else row.get(c, "")
-                for c in columns
-            ]
-        )
+        writer.writerow([_cell(row.get(c)) for c in columns])
     return buf.getvalue()
 
 
@@ -89,10 +113,9 @@ def export_csv_zip(record: Mapping[str, Any], path: str | Path) -> Path:
     """Write the zip; it is written to a temporary name and renamed, so a crash leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    tables = record_tables(record)
+    with private_output(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("README.txt", _GUIDE)
-        for name, text in record_tables(record).items():
+        for name, text in tables.items():
             zf.writestr(name, text)
-    tmp.replace(path)
     return path

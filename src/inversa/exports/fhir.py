@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -231,7 +231,12 @@ def build_bundle(record: Mapping[str, Any], generated_at: datetime | None = None
                         "subject": subject,
                         "partOf": [{"reference": proc_url}],
                         "device": {"reference": device},
-                        "effectivePeriod": {"start": s["started_at"], "end": s["ended_at"]},
+                        "effectivePeriod": {
+                            "start": (
+                                datetime.fromisoformat(s["started_at"]) + timedelta(seconds=start_s)
+                            ).isoformat(),
+                            "end": s["ended_at"],
+                        },
                         "valueSampledData": {
                             "origin": _quantity(0.0, unit[0], unit[1]),
                             "period": 1000.0,

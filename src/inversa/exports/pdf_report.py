@@ -20,6 +20,7 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from inversa import __version__  # noqa: E402
+from inversa.exports.csv_export import private_output  # noqa: E402
 from inversa.outcomes.trends import session_pain_summary, trends  # noqa: E402
 
 __all__ = ["ReportSections", "write_pdf_report"]
@@ -57,10 +58,10 @@ def _text_pages(title: str, lines: Sequence[str]) -> list[Figure]:
     for first in range(0, max(len(wrapped), 1), per_page):
         fig = plt.figure(figsize=(8.27, 11.69))
         heading = title if first == 0 else f"{title} (continued)"
-        fig.text(0.07, 0.95, heading, fontsize=16, weight="bold", va="top")
+        fig.text(0.07, 0.95, heading, fontsize=16, weight="bold", va="top", parse_math=False)
         y = 0.91
         for part in wrapped[first : first + per_page]:
-            fig.text(0.07, y, part, fontsize=9.5, va="top", family="DejaVu Sans")
+            fig.text(0.07, y, part, fontsize=9.5, va="top", family="DejaVu Sans", parse_math=False)
             y -= 0.019
         pages.append(fig)
     return pages
@@ -185,8 +186,7 @@ def write_pdf_report(
                     f"probability of a meaningful benefit {nof1['prob_meaningful_benefit']:.0%}."
                 )
 
-    tmp = path.with_name(path.name + ".partial")
-    with PdfPages(tmp) as pdf:
+    with private_output(path) as tmp, PdfPages(tmp) as pdf:
         for fig in _text_pages("Inversa report", lines):
             pdf.savefig(fig)
             plt.close(fig)
@@ -225,5 +225,4 @@ def write_pdf_report(
         info = pdf.infodict()
         info["Title"] = f"Inversa report: {patient['display_name']}"
         info["Creator"] = f"Inversa {__version__}"
-    tmp.replace(path)
     return path

@@ -47,12 +47,22 @@ def database_url(url: str | None = None) -> str:
     """The URL to use: the argument, else INVERSA_DATABASE_URL, else the embedded SQLite file."""
     chosen = url or os.environ.get("INVERSA_DATABASE_URL")
     if not chosen:
-        path = default_database_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        chosen = f"sqlite:///{path}"
+        chosen = f"sqlite:///{default_database_path()}"
+    if chosen.startswith("sqlite:///") and chosen != "sqlite:///:memory:":
+        _private_file(Path(chosen.removeprefix("sqlite:///")))
     if chosen.startswith("postgresql://") or chosen.startswith("postgres://"):
         chosen = "postgresql+psycopg://" + chosen.split("://", 1)[1]
     return chosen
+
+
+def _private_file(path: Path) -> None:
+    """Medical data: create the database folder 0700 and the file 0600 (other users cannot read)."""
+    created = not path.parent.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if created:
+        path.parent.chmod(0o700)
+    if not path.exists():
+        path.touch(mode=0o600)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -85,6 +95,11 @@ def _config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (data is kept: every migration is written by hand)."""
+    current = current_revision(engine)
+    if current is not None and current not in known_revisions():
+        raise StoreError(
+            f"the database's schema revision {current} is newer than this Inversa: upgrade Inversa"
+        )
     command.upgrade(_config(engine), revision)
 
 
@@ -92,6 +107,14 @@ def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at (None for an empty database)."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version of Inversa can migrate from."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_config(create_engine("sqlite://")))
+    return {rev.revision for rev in script.walk_revisions()}
 
 
 def head_revision() -> str:

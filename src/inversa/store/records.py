@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Self
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from inversa.protocol import Protocol, ProtocolError
 
-__all__ = ["SYMPTOMS", "SessionRecord", "Symptom"]
+__all__ = ["CLIENT_ID_RE", "SYMPTOMS", "SessionRecord", "Symptom"]
 
 
 class Symptom(StrEnum):
@@ -27,6 +28,8 @@ class Symptom(StrEnum):
 SYMPTOMS = tuple(s.value for s in Symptom)
 
 Pain = Annotated[int, Field(ge=0, le=10)]
+#: A client-made record id: unique per record, safe in URLs and file names.
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
 MAX_TRACE_POINTS = 200_000  # 1 Hz for more than two days: far beyond any session
 
 

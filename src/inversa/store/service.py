@@ -8,7 +8,7 @@ admin manages accounts and reads clinical data only with a stated reason, which 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,7 @@ from inversa.store.models import (
     TableSession,
     User,
 )
-from inversa.store.records import SessionRecord
+from inversa.store.records import CLIENT_ID_RE, SessionRecord
 
 __all__ = [
     "CLI_ACTOR",
@@ -64,8 +64,9 @@ class Actor:
     label: str = ""
 
 
-#: The person at the machine's command line: a local operator, audited as such. Compared by value:
-#: any other admin actor, with or without a user id, must state a reason to read clinical data.
+#: The person at the machine's command line: a local operator, audited as such. Recognised by
+#: identity: any other actor is checked against its account (role, active) and an admin must state a
+#: reason to read clinical data.
 CLI_ACTOR = Actor(user_id=None, role=Role.ADMIN, label="command line")
 
 
@@ -123,9 +124,47 @@ def _response_dict(row: QuestionnaireResponse) -> dict[str, Any]:
     }
 
 
+def _retry_once_on_race(attempt: Callable[[], tuple[int, bool]], client_id: str) -> tuple[int, bool]:
+    """Run an idempotent insert; if a concurrent insert of the same client id won (unique
+    violation), run it once more: it then finds that row and answers as a repeat or a conflict."""
+    try:
+        return attempt()
+    except IntegrityError:
+        try:
+            return attempt()
+        except IntegrityError as exc:
+            raise ConflictError(f"client_id: {client_id} could not be stored: {exc.orig}") from None
+
+
 def _bound(value: datetime) -> datetime:
     """A range bound as UTC: SQLite compares stored UTC clock times and would ignore an offset."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: The columns of a patient profile that callers may set.
+PROFILE_FIELDS = frozenset(
+    {
+        "sex",
+        "birth_year",
+        "height_cm",
+        "mass_kg",
+        "resting_systolic_mmhg",
+        "resting_diastolic_mmhg",
+        "resting_heart_rate_bpm",
+        "resting_iop_mmhg",
+    }
+)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """An account as other code may see it: never the password hash."""
+
+    id: int
+    email: str
+    display_name: str
+    role: Role
+    active: bool
 
 
 class Store:
@@ -139,8 +178,10 @@ class Store:
         patient = db.get(User, patient_id)
         if patient is None or patient.role is not Role.PATIENT:
             raise NotFoundError(f"no patient with id {patient_id}")
-        why: str | None = None
-        if actor.role is Role.PATIENT:
+        why = self._verify_actor(db, actor)
+        if why is not None:
+            pass
+        elif actor.role is Role.PATIENT:
             if actor.user_id != patient_id:
                 why = "a patient can only see their own data"
         elif actor.role is Role.CLINICIAN:
@@ -152,13 +193,28 @@ class Store:
             )
             if link is None:
                 why = "this patient is not linked to this clinician"
-        elif actor != CLI_ACTOR and not (reason and reason.strip()):
+        elif actor is not CLI_ACTOR and not (reason and reason.strip()):
             why = "an admin reads clinical data only with a stated reason"
         if why is not None:
             # the caller's transaction rolls back: record the refusal in a transaction of its own
             with session_scope(self.engine) as audit_db:
                 self._audit(audit_db, actor, "denied", "patient_data", None, patient_id, reason, why=why)
             raise AccessDeniedError(why)
+
+    @staticmethod
+    def _verify_actor(db: Session, actor: Actor) -> str | None:
+        """Why this actor is not who it claims to be (None when it is): the role must match the
+        account's, and the account must be active. Only the CLI_ACTOR object itself has no account."""
+        if actor is CLI_ACTOR:
+            return None
+        if actor.user_id is None:
+            return "an actor without an account is not the command-line operator"
+        user = db.get(User, actor.user_id)
+        if user is None or not user.active:
+            return "no active account for this actor"
+        if user.role is not actor.role:
+            return "the actor's role does not match the account"
+        return None
 
     @staticmethod
     def _audit(
@@ -209,13 +265,13 @@ class Store:
         except IntegrityError:
             raise ConflictError(f"email: an account for {email} already exists") from None
 
-    def user_by_email(self, email: str) -> User:
+    def user_by_email(self, email: str) -> UserInfo:
+        """Look an account up by email (no clinical data, and never the password hash)."""
         with session_scope(self.engine) as db:
             user = db.scalar(select(User).where(User.email == email.strip().lower()))
             if user is None:
                 raise NotFoundError(f"no user with email {email!r}")
-            db.expunge(user)
-            return user
+            return UserInfo(user.id, user.email, user.display_name, user.role, user.active)
 
     def link(self, actor: Actor, clinician_id: int, patient_id: int) -> None:
         """Let a clinician see a patient (admins, or the patient themself, may link)."""
@@ -238,8 +294,14 @@ class Store:
 
     def set_profile(self, actor: Actor, patient_id: int, **fields: Any) -> None:
         """Create or update the patient's body data and resting values."""
+        reason = fields.pop("reason", None)
+        unknown = sorted(set(fields) - PROFILE_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]}: not a profile field (allowed: {', '.join(sorted(PROFILE_FIELDS))})"
+            )
         with session_scope(self.engine) as db:
-            self._check(db, actor, patient_id, fields.pop("reason", None))
+            self._check(db, actor, patient_id, reason)
             profile = db.scalar(select(PatientProfile).where(PatientProfile.user_id == patient_id))
             if profile is None:
                 profile = PatientProfile(user_id=patient_id, **fields)
@@ -248,11 +310,19 @@ class Store:
                 for key, value in fields.items():
                     setattr(profile, key, value)
             db.flush()
-            self._audit(db, actor, "update", "patient_profile", profile.id, patient_id, fields=sorted(fields))
+            self._audit(
+                db, actor, "update", "patient_profile", profile.id, patient_id, reason, fields=sorted(fields)
+            )
 
     # ----------------------------------------------------------------- sessions
     def log_session(self, actor: Actor, patient_id: int, record: SessionRecord) -> tuple[int, bool]:
-        """Store one session atomically; returns (id, created). Re-sending it is harmless."""
+        """Store one session atomically; returns (id, created). Re-sending it is harmless, also when
+        two uploads of the same session race: the later one finds the first and becomes a repeat."""
+        return _retry_once_on_race(
+            lambda: self._log_session_once(actor, patient_id, record), record.client_id
+        )
+
+    def _log_session_once(self, actor: Actor, patient_id: int, record: SessionRecord) -> tuple[int, bool]:
         with session_scope(self.engine) as db:
             self._check(db, actor, patient_id, None)
             existing = db.scalar(select(TableSession).where(TableSession.client_id == record.client_id))
@@ -309,6 +379,25 @@ class Store:
 
     # ----------------------------------------------------------------- questionnaires
     def add_questionnaire(
+        self,
+        actor: Actor,
+        patient_id: int,
+        instrument: str,
+        answers: Sequence[int | None],
+        recorded_at: datetime,
+        client_id: str | None = None,
+    ) -> tuple[int, bool]:
+        """Score (as published) and store one response; idempotent by client id, also under races."""
+        if client_id is not None and not CLIENT_ID_RE.fullmatch(client_id):
+            raise ValueError("client_id: must be 8-64 letters, digits or _ . : -")
+        return _retry_once_on_race(
+            lambda: self._add_questionnaire_once(
+                actor, patient_id, instrument, answers, recorded_at, client_id
+            ),
+            client_id or "",
+        )
+
+    def _add_questionnaire_once(
         self,
         actor: Actor,
         patient_id: int,
@@ -504,9 +593,21 @@ class Store:
         return record
 
     # ----------------------------------------------------------------- audit
-    def audit_entries(self, patient_id: int | None = None) -> list[dict[str, Any]]:
-        """The audit log (for the record owner's operator), newest last."""
+    def audit_entries(
+        self, patient_id: int | None = None, actor: Actor = CLI_ACTOR, reason: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit log, oldest first. The local operator reads it freely (they hold the database
+        file); anyone else must be a verified admin stating a reason, and that read is audited."""
         with session_scope(self.engine) as db:
+            if actor is not CLI_ACTOR:
+                why = self._verify_actor(db, actor) or (
+                    None
+                    if actor.role is Role.ADMIN and reason and reason.strip()
+                    else "only an admin with a reason"
+                )
+                if why is not None:
+                    raise AccessDeniedError(why)
+                self._audit(db, actor, "read", "audit_log", None, patient_id, reason)
             query = select(AuditLog).order_by(AuditLog.id)
             if patient_id is not None:
                 query = query.where(AuditLog.patient_id == patient_id)
