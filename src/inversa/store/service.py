@@ -108,6 +108,15 @@ def _in_range(
     return list(db.scalars(query.order_by(when, model.id)).all())
 
 
+def _columns(row: Any, names: Iterable[str]) -> dict[str, Any]:
+    """Selected columns of a row as plain values, times as UTC ISO text."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(row, name)
+        out[name] = _utc(value).isoformat() if isinstance(value, datetime) else value
+    return out
+
+
 def _session_dict(row: TableSession) -> dict[str, Any]:
     return _row_payload(row) | {"id": row.id, "client_id": row.client_id}
 
@@ -539,51 +548,18 @@ class Store:
             "patient": {"id": user.id, "email": user.email, "display_name": user.display_name},
             "profile": None
             if profile is None
-            else {
-                c: getattr(profile, c)
-                for c in (
-                    "sex",
-                    "birth_year",
-                    "height_cm",
-                    "mass_kg",
-                    "resting_systolic_mmhg",
-                    "resting_diastolic_mmhg",
-                    "resting_heart_rate_bpm",
-                    "resting_iop_mmhg",
-                )
-            }
+            else _columns(profile, sorted(PROFILE_FIELDS))
             | {"updated_at": _utc(profile.updated_at).isoformat()},
             "screenings": [
-                {
-                    "id": s.id,
-                    "screening_version": s.screening_version,
-                    "decision": s.decision,
-                    "findings": s.findings,
-                    "created_at": _utc(s.created_at).isoformat(),
-                    "expires_at": _utc(s.expires_at).isoformat(),
-                }
+                _columns(s, ("id", "screening_version", "decision", "findings", "created_at", "expires_at"))
                 for s in screenings
             ],
             "overrides": [
-                {
-                    "screening_id": o.screening_id,
-                    "item": o.item,
-                    "new_class": o.new_class,
-                    "reason": o.reason,
-                    "clinician_id": o.clinician_id,
-                    "created_at": _utc(o.created_at).isoformat(),
-                }
+                _columns(o, ("screening_id", "item", "new_class", "reason", "clinician_id", "created_at"))
                 for o in overrides
             ],
             "programs": [
-                {
-                    "id": p.id,
-                    "plan": p.plan,
-                    "target_angle_deg": p.target_angle_deg,
-                    "ceiling_angle_deg": p.ceiling_angle_deg,
-                    "active": p.active,
-                    "created_at": _utc(p.created_at).isoformat(),
-                }
+                _columns(p, ("id", "plan", "target_angle_deg", "ceiling_angle_deg", "active", "created_at"))
                 for p in programs
             ],
             "experiments": [{"id": e.id, "schedule": e.schedule} for e in experiments],
