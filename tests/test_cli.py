@@ -73,6 +73,24 @@ def test_simulate_prints_a_step_table(capsys: pytest.CaptureFixture[str]) -> Non
     assert "1.5 min simulated" in out
 
 
+CIRCULATION_KEYS = (
+    "heart_rate_bpm",
+    "systolic_bp_mmhg",
+    "diastolic_bp_mmhg",
+    "mean_arterial_pressure_mmhg",
+    "head_arterial_pressure_mmhg",
+    "head_venous_pressure_mmhg",
+    "intraocular_pressure_mmhg",
+    "central_venous_pressure_mmhg",
+    "stroke_volume_ml",
+    "cardiac_output_l_min",
+    "leg_blood_volume_ml",
+    "thoracic_blood_volume_ml",
+    "plasma_volume_change_ml",
+    "total_blood_volume_ml",
+)
+
+
 def test_simulate_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
     data = simulate_json(["--protocol", SHORT], capsys)
     assert {"inversa_version", "person", "protocol", "time_s", "series", "steps", "citations"} <= set(data)
@@ -92,7 +110,14 @@ def test_simulate_json_follows_the_contract(capsys: pytest.CaptureFixture[str]) 
         "height_cm": 175.0,
         "mass_kg": 75.0,
         "hours_upright_h": 8.0,
+        "resting_systolic_mmhg": None,
+        "resting_diastolic_mmhg": None,
+        "resting_heart_rate_bpm": None,
+        "resting_iop_mmhg": None,
     }
+    for name in CIRCULATION_KEYS:
+        assert len(series[name]) == len(time_s), name
+        assert all(math.isfinite(v) for v in series[name]), name
     steps = data["steps"]
     assert isinstance(steps, list) and [s["text"] for s in steps] == [
         "lie flat for 1 min",

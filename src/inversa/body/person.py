@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 __all__ = ["RANGES", "Person", "PersonError", "Sex"]
 
@@ -24,6 +24,10 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "height_cm": (120.0, 230.0, "cm"),
     "mass_kg": (30.0, 250.0, "kg"),
     "hours_upright_h": (0.0, 24.0, "h"),
+    "resting_systolic_mmhg": (80.0, 220.0, "mmHg"),
+    "resting_diastolic_mmhg": (40.0, 130.0, "mmHg"),
+    "resting_heart_rate_bpm": (35.0, 120.0, "bpm"),
+    "resting_iop_mmhg": (5.0, 40.0, "mmHg"),
 }
 
 
@@ -52,6 +56,11 @@ class Person(BaseModel):
     height_cm: float
     mass_kg: float
     hours_upright_h: float = 8.0
+    #: Measured resting values, when known (seated clinic readings; the engine takes them lying flat).
+    resting_systolic_mmhg: float | None = None
+    resting_diastolic_mmhg: float | None = None
+    resting_heart_rate_bpm: float | None = None
+    resting_iop_mmhg: float | None = None
 
     @field_validator("sex", mode="before")
     @classmethod
@@ -68,6 +77,25 @@ class Person(BaseModel):
     def _in_range(cls, value: float, info: Any) -> float:
         return _check_range(str(info.field_name), float(value))
 
+    @field_validator(
+        "resting_systolic_mmhg", "resting_diastolic_mmhg", "resting_heart_rate_bpm", "resting_iop_mmhg"
+    )
+    @classmethod
+    def _optional_in_range(cls, value: float | None, info: Any) -> float | None:
+        return None if value is None else _check_range(str(info.field_name), float(value))
+
+    @model_validator(mode="after")
+    def _blood_pressure_pair(self) -> Self:
+        sys_, dia = self.resting_systolic_mmhg, self.resting_diastolic_mmhg
+        if (sys_ is None) != (dia is None):
+            raise ValueError("resting_systolic_mmhg: give systolic and diastolic resting pressure together")
+        if sys_ is not None and dia is not None and sys_ - dia < 10.0:
+            raise ValueError(
+                f"resting_systolic_mmhg: systolic ({sys_:g}) must exceed diastolic ({dia:g}) "
+                "by at least 10 mmHg"
+            )
+        return self
+
     @classmethod
     def create(cls, **fields: Any) -> Self:
         """Build a person, turning pydantic's error into a PersonError that names the field."""
@@ -75,8 +103,8 @@ class Person(BaseModel):
             return cls(**fields)
         except ValidationError as exc:
             err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or "person"
             msg = str(err["msg"]).removeprefix("Value error, ")
+            field = ".".join(str(p) for p in err["loc"]) or msg.split(":", 1)[0]
             if field not in msg:
                 msg = f"{field}: {msg}"
             raise PersonError(field, msg) from None

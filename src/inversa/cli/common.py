@@ -53,3 +53,17 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     field = ".".join(str(p) for p in err["loc"]) or "input"
     msg = str(err["msg"]).removeprefix("Value error, ")
     return f"{prefix}{field}: {msg}"
+
+
+def parse_blood_pressure(text: str | None, flag: str = "--resting-bp") -> tuple[float | None, float | None]:
+    """'120/80' -> (120.0, 80.0); None -> (None, None); anything else is an InputError naming the flag."""
+    if text is None:
+        return None, None
+    parts = text.replace(" ", "").split("/")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        systolic, diastolic = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise InputError(f"{flag}: give systolic/diastolic in mmHg, like 120/80, got {text!r}") from None
+    return systolic, diastolic

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from inversa import __version__
 from inversa.body import LEVELS, Person, PersonError, Sex
-from inversa.cli.common import InputError
+from inversa.cli.common import InputError, parse_blood_pressure
 from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
 from inversa.cli.records import db_app, log_app, patient_app, user_app
 from inversa.cli.safety import screen_cmd
@@ -68,7 +68,17 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-def _person(sex: str, age: float, height_cm: float, mass_kg: float, hours_upright: float) -> Person:
+def _person(
+    sex: str,
+    age: float,
+    height_cm: float,
+    mass_kg: float,
+    hours_upright: float,
+    resting_bp: str | None = None,
+    resting_hr: float | None = None,
+    resting_iop: float | None = None,
+) -> Person:
+    systolic, diastolic = parse_blood_pressure(resting_bp)
     try:
         return Person.create(
             sex=sex,
@@ -76,6 +86,10 @@ def _person(sex: str, age: float, height_cm: float, mass_kg: float, hours_uprigh
             height_cm=height_cm,
             mass_kg=mass_kg,
             hours_upright_h=hours_upright,
+            resting_systolic_mmhg=systolic,
+            resting_diastolic_mmhg=diastolic,
+            resting_heart_rate_bpm=resting_hr,
+            resting_iop_mmhg=resting_iop,
         )
     except PersonError as exc:
         flag = {
@@ -84,6 +98,10 @@ def _person(sex: str, age: float, height_cm: float, mass_kg: float, hours_uprigh
             "height_cm": "--height-cm",
             "mass_kg": "--mass-kg",
             "hours_upright_h": "--hours-upright",
+            "resting_systolic_mmhg": "--resting-bp",
+            "resting_diastolic_mmhg": "--resting-bp",
+            "resting_heart_rate_bpm": "--resting-hr",
+            "resting_iop_mmhg": "--resting-iop",
         }.get(exc.field, exc.field)
         raise InputError(f"{flag}: {exc}") from None
 
@@ -162,6 +180,15 @@ def simulate_cmd(
     protocol_file: Annotated[
         Path | None, typer.Option("--protocol-file", help="file holding the protocol text")
     ] = None,
+    resting_bp: Annotated[
+        str | None, typer.Option("--resting-bp", help="resting blood pressure SYS/DIA in mmHg, e.g. 120/80")
+    ] = None,
+    resting_hr: Annotated[
+        float | None, typer.Option("--resting-hr", help="resting heart rate in bpm (35-120)")
+    ] = None,
+    resting_iop: Annotated[
+        float | None, typer.Option("--resting-iop", help="resting (seated) eye pressure in mmHg (5-40)")
+    ] = None,
     mu: Annotated[float | None, typer.Option("--mu", help="bed friction coefficient (default 0.5)")] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="table, json or csv")
@@ -169,9 +196,15 @@ def simulate_cmd(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="write a figure: .png, .svg, .pdf, or .html for a report")
     ] = None,
+    pulsatile: Annotated[
+        bool,
+        typer.Option(
+            "--pulsatile", help="keep the within-beat trace (every 10 ms) under 'pulsatile' in JSON"
+        ),
+    ] = False,
 ) -> None:
-    """Simulate one person on a tilt protocol."""
-    person = _person(sex, age, height_cm, mass_kg, hours_upright)
+    """Simulate one person on a tilt protocol: spine, back muscles and circulation."""
+    person = _person(sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop)
     proto = _protocol(protocol, protocol_file)
     plot = _plot_path(plot)
     overrides: dict[str, Any] = {}
@@ -179,7 +212,7 @@ def simulate_cmd(
         if not (0.0 <= mu <= 2.0):
             raise InputError(f"--mu: bed friction coefficient must be between 0 and 2, got {mu:g}")
         overrides["bed_friction_coefficient"] = mu
-    result = simulate(person, proto, overrides=overrides)
+    result = simulate(person, proto, overrides=overrides, pulsatile_trace=pulsatile)
     if output_format is OutputFormat.json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     elif output_format is OutputFormat.csv:

@@ -58,6 +58,8 @@ class Result:
     steps: list[StepSummary]
     citations: list[str]
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Within-beat circulation trace when asked for: name -> [people, samples] (time_s included).
+    pulsatile: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def n_people(self) -> int:
@@ -101,7 +103,7 @@ class Result:
                 series[name] = {lvl: _clean(data[:, k]) for k, lvl in enumerate(LEVELS)}
             else:
                 series[name] = _clean(data)
-        return {
+        out: dict[str, Any] = {
             "inversa_version": __version__,
             "person": self.people[p].model_dump(mode="json"),
             "protocol": [step.model_dump(mode="json") for step in self.protocol.steps],
@@ -121,6 +123,9 @@ class Result:
             "settings": dict(self.settings),
             "citations": list(self.citations),
         }
+        if self.pulsatile:
+            out["pulsatile"] = {name: _clean(data[p]) for name, data in self.pulsatile.items()}
+        return out
 
     def columns(self) -> list[str]:
         """CSV column names, each with its unit: level series expand to name[level]."""

@@ -17,8 +17,10 @@ from numpy.typing import NDArray
 
 from inversa.body import LEVELS, Person
 from inversa.physiology import spine_muscle as model
+from inversa.physiology.circulation import model as circ
 from inversa.physiology.spine import gravity_traction_fraction
 from inversa.protocol import LeafSpan, Protocol
+from inversa.simulation.circulation import BEAT, TRACE, CalibrationError, run_circulation
 from inversa.simulation.result import Result, StepSummary
 from inversa.simulation.solvers import rk4_compiled, rk4_numpy
 
@@ -38,7 +40,9 @@ class Simulation:
 
     dt_s: solver step (the fastest model time constant is 0.5 s or more);
     record_interval_s: spacing of the reported series (1 Hz by default);
-    chunk_size: people integrated together, which bounds memory for large batches.
+    chunk_size: people integrated together, which bounds memory for large batches;
+    circulation: run the pulsatile circulation too (beat-averaged series, RK4 at circulation_dt_s);
+    pulsatile_trace: keep the within-beat trace (aortic and ventricular pressure...) every 10 ms.
     """
 
     people: tuple[Person, ...]
@@ -49,6 +53,9 @@ class Simulation:
     record_interval_s: float = 1.0
     method: Method = "compiled"
     chunk_size: int = 2048
+    circulation: bool = True
+    circulation_dt_s: float = 0.002
+    pulsatile_trace: bool = False
 
     def __post_init__(self) -> None:
         if not self.people:
@@ -62,6 +69,14 @@ class Simulation:
             raise SimulationError(f"method must be 'compiled' or 'numpy', got {self.method!r}")
         if self.chunk_size < 1:
             raise SimulationError("chunk_size must be at least 1")
+        if not (0.0005 <= self.circulation_dt_s <= 0.0025):
+            raise SimulationError(
+                "circulation_dt_s must be between 0.0005 and 0.0025 s (RK4 stability), "
+                f"got {self.circulation_dt_s:g}"
+            )
+        unknown = sorted(set(self.overrides or {}) - set(model.OVERRIDABLE) - set(circ.OVERRIDABLE))
+        if unknown:
+            raise SimulationError(f"unknown parameter override(s): {', '.join(unknown)}")
 
     def run(self) -> Result:
         """Integrate every person over the whole protocol."""
@@ -72,7 +87,9 @@ class Simulation:
         dt = self.dt_s
         half_grid = np.arange(2 * n_steps + 1) * (dt / 2.0)
         angle_deg = timeline.angle_deg(half_grid)
-        params = model.build_parameters(self.people, dict(self.overrides or {}))
+        spine_over = {k: v for k, v in (self.overrides or {}).items() if k in model.OVERRIDABLE}
+        circ_over = {k: v for k, v in (self.overrides or {}).items() if k in circ.OVERRIDABLE}
+        params = model.build_parameters(self.people, spine_over)
         tolerance = (
             np.zeros(len(self.people))
             if self.tolerance_fraction is None
@@ -106,7 +123,7 @@ class Simulation:
         x = np.concatenate(states)
         trac_rec = np.concatenate(tracs)
         time_s = np.arange(n_records + 1, dtype=np.float64) * self.record_interval_s
-        return _assemble(
+        result = _assemble(
             self,
             time_s,
             angle_deg[:: 2 * record_every],
@@ -116,6 +133,9 @@ class Simulation:
             params,
             timeline.leaf_spans,
         )
+        if self.circulation:
+            _add_circulation(self, result, time_s, circ_over)
+        return result
 
 
 def _assemble(
@@ -168,6 +188,104 @@ def _assemble(
     )
 
 
+#: Circulation series added to the result, from the beat rows: name -> function of the beats.
+CIRCULATION_SERIES: tuple[str, ...] = (
+    "heart_rate_bpm",
+    "systolic_bp_mmhg",
+    "diastolic_bp_mmhg",
+    "mean_arterial_pressure_mmhg",
+    "head_arterial_pressure_mmhg",
+    "head_venous_pressure_mmhg",
+    "intraocular_pressure_mmhg",
+    "central_venous_pressure_mmhg",
+    "stroke_volume_ml",
+    "cardiac_output_l_min",
+    "leg_blood_volume_ml",
+    "thoracic_blood_volume_ml",
+    "plasma_volume_change_ml",
+    "total_blood_volume_ml",
+)
+
+
+def _beat_values(beats: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    """Per-beat values of every circulation series."""
+    col = {name: beats[:, BEAT[name]] for name, _ in BEAT.blocks}
+    period = col["period_s"]
+    return {
+        "heart_rate_bpm": 60.0 / period,
+        "systolic_bp_mmhg": col["systolic_mmhg"],
+        "diastolic_bp_mmhg": col["diastolic_mmhg"],
+        "mean_arterial_pressure_mmhg": col["mean_mmhg"],
+        "head_arterial_pressure_mmhg": col["head_arterial_mmhg"],
+        "head_venous_pressure_mmhg": col["head_venous_mmhg"],
+        "intraocular_pressure_mmhg": col["intraocular_mmhg"],
+        "central_venous_pressure_mmhg": col["central_venous_mmhg"],
+        "stroke_volume_ml": col["stroke_volume_ml"],
+        "cardiac_output_l_min": col["stroke_volume_ml"] * 60.0 / period / 1000.0,
+        "leg_blood_volume_ml": col["leg_volume_ml"],
+        "thoracic_blood_volume_ml": col["thoracic_volume_ml"],
+        "plasma_volume_change_ml": -col["filtered_ml"],
+        "total_blood_volume_ml": col["blood_volume_ml"],
+    }
+
+
+def _add_circulation(
+    sim: Simulation, result: Result, time_s: NDArray[np.float64], overrides: Mapping[str, Override]
+) -> None:
+    """Run the circulation over the same protocol and add its beat-averaged series to the result.
+
+    Each beat's values sit at the beat's middle; the reported series interpolate them on the
+    result's time grid (the first beat before the protocol starts supplies time 0).
+    """
+    dt = sim.circulation_dt_s
+    duration = float(time_s[-1])
+    n_steps = max(1, math.ceil(duration / dt - 1e-9))
+    half = np.arange(2 * n_steps + 1) * (dt / 2.0)
+    angle = sim.protocol.timeline().angle_deg(np.minimum(half, sim.protocol.timeline().duration_s))
+    trace_every = max(1, round(0.01 / dt)) if sim.pulsatile_trace else 0
+    n = len(sim.people)
+    series = {name: np.zeros((n, len(time_s))) for name in CIRCULATION_SERIES}
+    traces = []
+    residuals = []
+    citations: list[str] = []
+    for lo in range(0, n, sim.chunk_size):
+        hi = min(lo + sim.chunk_size, n)
+        sub_over = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,))[lo:hi] for k, v in overrides.items()}
+        try:
+            params = circ.build_parameters(sim.people[lo:hi], sub_over)
+            run = run_circulation(
+                params, angle, dt, compiled=sim.method == "compiled", trace_every=trace_every
+            )
+        except (ValueError, CalibrationError) as exc:
+            raise SimulationError(str(exc)) from None
+        citations = params.citations
+        for j, beats in enumerate(run.beats):
+            values = _beat_values(beats)
+            mid = beats[:, BEAT["end_s"]] - 0.5 * beats[:, BEAT["period_s"]]
+            start_filtered = np.interp(0.0, mid, values["plasma_volume_change_ml"])
+            for name in CIRCULATION_SERIES:
+                v = values[name] - (start_filtered if name == "plasma_volume_change_ml" else 0.0)
+                series[name][lo + j] = np.interp(time_s, mid, v)
+        residuals.extend(run.calibration_residual_mmhg.tolist())
+        if run.trace is not None:
+            traces.append(run.trace)
+    worst = int(np.argmax(residuals))
+    if residuals[worst] > 10.0:
+        p = sim.people[worst]
+        raise SimulationError(
+            f"resting_systolic_mmhg: the model cannot reproduce person {worst}'s resting values "
+            f"({p.resting_systolic_mmhg or 'default'}/{p.resting_diastolic_mmhg or 'default'} mmHg, "
+            f"{p.resting_heart_rate_bpm or 'default'} bpm): off by {residuals[worst]:.0f} mmHg"
+        )
+    result.series.update(series)
+    result.citations.extend(c for c in citations if c not in result.citations)
+    result.settings["circulation_dt_s"] = dt
+    result.settings["calibration_residual_mmhg"] = [round(r, 3) for r in residuals]
+    if traces:
+        trace = np.concatenate(traces)
+        result.pulsatile.update({name: trace[:, :, TRACE[name]] for name, _ in TRACE.blocks})
+
+
 def simulate(
     people: Person | Sequence[Person],
     protocol: Protocol | str,
@@ -178,6 +296,9 @@ def simulate(
     record_interval_s: float = 1.0,
     method: Method = "compiled",
     chunk_size: int = 2048,
+    circulation: bool = True,
+    circulation_dt_s: float = 0.002,
+    pulsatile_trace: bool = False,
 ) -> Result:
     """Simulate people (one Person or many) on a protocol (a Protocol or its text)."""
     group = (people,) if isinstance(people, Person) else tuple(people)
@@ -191,4 +312,7 @@ def simulate(
         record_interval_s=record_interval_s,
         method=method,
         chunk_size=chunk_size,
+        circulation=circulation,
+        circulation_dt_s=circulation_dt_s,
+        pulsatile_trace=pulsatile_trace,
     ).run()
