@@ -60,8 +60,40 @@ def test_just_outside_the_range_is_rejected(field: str, low: float, high: float)
 
 def test_bounds_table_matches_the_published_ranges() -> None:
     assert {field: (low, high) for field, low, high in BOUNDS} == {
-        k: (lo, hi) for k, (lo, hi, _) in RANGES.items()
+        k: (lo, hi) for k, (lo, hi, _) in RANGES.items() if not k.startswith("resting_")
     }
+
+
+RESTING = {"resting_systolic_mmhg": 130.0, "resting_diastolic_mmhg": 85.0}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("resting_systolic_mmhg", 79.0),
+        ("resting_systolic_mmhg", 221.0),
+        ("resting_diastolic_mmhg", 39.0),
+        ("resting_heart_rate_bpm", 34.0),
+        ("resting_heart_rate_bpm", 121.0),
+        ("resting_iop_mmhg", 41.0),
+        ("resting_iop_mmhg", math.nan),
+    ],
+)
+def test_resting_values_out_of_range_name_their_field(field: str, value: float) -> None:
+    paired = field in ("resting_systolic_mmhg", "resting_diastolic_mmhg")
+    fields = {**RESTING, field: value} if paired else {field: value}
+    with pytest.raises(PersonError) as info:
+        person(**fields)
+    assert info.value.field == field
+
+
+def test_resting_blood_pressure_comes_as_a_pair_with_a_pulse() -> None:
+    ok = person(**RESTING, resting_heart_rate_bpm=60, resting_iop_mmhg=16)
+    assert ok.resting_systolic_mmhg == 130.0 and ok.resting_iop_mmhg == 16.0
+    with pytest.raises(PersonError, match="together"):
+        person(resting_systolic_mmhg=130.0)
+    with pytest.raises(PersonError, match="exceed diastolic"):
+        person(resting_systolic_mmhg=100.0, resting_diastolic_mmhg=95.0)
 
 
 @pytest.mark.parametrize("field", ["age_years", "height_cm", "mass_kg", "hours_upright_h"])

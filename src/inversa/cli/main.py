@@ -22,7 +22,7 @@ from inversa.body import LEVELS, Person, PersonError, Sex
 from inversa.cli.common import InputError, parse_blood_pressure
 from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
 from inversa.cli.records import db_app, log_app, patient_app, user_app
-from inversa.cli.safety import screen_cmd
+from inversa.cli.safety import limits_cmd, plan_cmd, screen_cmd
 from inversa.exports.fhir import FhirError
 from inversa.outcomes import QuestionnaireError
 from inversa.outcomes.nof1 import Nof1Error
@@ -45,6 +45,8 @@ app.add_typer(log_app, name="log")
 app.add_typer(questionnaire_app, name="questionnaire")
 app.add_typer(nof1_app, name="nof1")
 app.command("screen")(screen_cmd)
+app.command("limits")(limits_cmd)
+app.command("plan")(plan_cmd)
 app.command("trends")(trends_cmd)
 app.command("report")(report_cmd)
 app.command("export")(export_cmd)

@@ -1,5 +1,14 @@
-"""Safety before inversion: the screening questionnaire, clinician overrides and the day's session check."""
+"""Safety before inversion: the screening questionnaire, clinician overrides, the day's session check and
+personal limits (the steepest angle and longest hold the physiology engine predicts to be safe)."""
 
+from inversa.safety.limits import (
+    BINDING_CONSTRAINTS,
+    LimitCriteria,
+    PersonalLimits,
+    ReturnFall,
+    cleared_eye_findings,
+    compute_limits,
+)
 from inversa.safety.screening import (
     DEFAULT_SETTINGS,
     Decision,
@@ -27,14 +36,18 @@ from inversa.safety.screening import (
 )
 
 __all__ = [
+    "BINDING_CONSTRAINTS",
     "DEFAULT_SETTINGS",
     "Decision",
     "Finding",
     "FindingClass",
     "Item",
     "ItemType",
+    "LimitCriteria",
     "Override",
+    "PersonalLimits",
     "Questionnaire",
+    "ReturnFall",
     "ScreeningAnswerError",
     "ScreeningError",
     "ScreeningResult",
@@ -42,6 +55,8 @@ __all__ = [
     "SessionCheck",
     "answers_fingerprint",
     "apply_overrides",
+    "cleared_eye_findings",
+    "compute_limits",
     "is_expired",
     "load_questionnaire",
     "needs_rescreen",

@@ -13,6 +13,7 @@ pulse pressure), the reflex set points are taken there, and the body settles at 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,7 @@ _Q_HEART_PERIOD0_S = cm.PARAMS["heart_period0_s"]
 _Q_HEART_PERIOD_MAX_S = cm.PARAMS["heart_period_max_s"]
 _Q_HEART_PERIOD_MIN_S = cm.PARAMS["heart_period_min_s"]
 _Q_SETPOINT_ARTERIAL = cm.PARAMS["setpoint_arterial"]
+_Q_SUBSTEPS = cm.PARAMS["substeps"]
 _Q_SETPOINT_CARDIOPULMONARY = cm.PARAMS["setpoint_cardiopulmonary"]
 _Q_VENOUS_TONE_SHARE = cm.PARAMS["venous_tone_share"]
 _Q_VENOUS_TONE_MAX_FRACTION = cm.PARAMS["venous_tone_max_fraction"]
@@ -256,18 +258,33 @@ def _drive(
                     tr[4] = aux[4]
                     tr[5] = aux[6]
                     tr[6] = aux[2]
-            for m in range(s):
-                xt[m] = xj[m] + 0.5 * dt * k1[m]
-            rhs(xt, qj, ej, sin_grid[i0 + 1], t_beat + 0.5 * dt, k2, aux, work)
-            for m in range(s):
-                xt[m] = xj[m] + 0.5 * dt * k2[m]
-            rhs(xt, qj, ej, sin_grid[i0 + 1], t_beat + 0.5 * dt, k3, aux, work)
-            for m in range(s):
-                xt[m] = xj[m] + dt * k3[m]
-            rhs(xt, qj, ej, sin_grid[i0 + 2], t_beat + dt, k4, aux, work)
-            for m in range(s):
-                xj[m] += dt / 6.0 * (k1[m] + 2.0 * k2[m] + 2.0 * k3[m] + k4[m])
-            t_beat += dt
+            # RK4 over the step, in substeps for people whose stiff arteries need a shorter step
+            n_sub = int(qj[_Q_SUBSTEPS])
+            h = dt / n_sub
+            s0 = sin_grid[i0]
+            s1 = sin_grid[i0 + 1]
+            s2 = sin_grid[i0 + 2]
+            for sub in range(n_sub):
+                th = (sub + 0.5) / n_sub
+                sm = s0 + (s1 - s0) * 2.0 * th if th <= 0.5 else s1 + (s2 - s1) * (2.0 * th - 1.0)
+                th = (sub + 1.0) / n_sub
+                se = s0 + (s1 - s0) * 2.0 * th if th <= 0.5 else s1 + (s2 - s1) * (2.0 * th - 1.0)
+                if sub > 0:
+                    th = sub / n_sub
+                    sa = s0 + (s1 - s0) * 2.0 * th if th <= 0.5 else s1 + (s2 - s1) * (2.0 * th - 1.0)
+                    rhs(xj, qj, ej, sa, t_beat, k1, aux, work)
+                for m in range(s):
+                    xt[m] = xj[m] + 0.5 * h * k1[m]
+                rhs(xt, qj, ej, sm, t_beat + 0.5 * h, k2, aux, work)
+                for m in range(s):
+                    xt[m] = xj[m] + 0.5 * h * k2[m]
+                rhs(xt, qj, ej, sm, t_beat + 0.5 * h, k3, aux, work)
+                for m in range(s):
+                    xt[m] = xj[m] + h * k3[m]
+                rhs(xt, qj, ej, se, t_beat + h, k4, aux, work)
+                for m in range(s):
+                    xj[m] += h / 6.0 * (k1[m] + 2.0 * k2[m] + 2.0 * k3[m] + k4[m])
+                t_beat += h
             if (step + 1) % reflex_every == 0:
                 pos = int(mj[_M_POS])
                 # the sensed pressures: means over the last completed beat (a pulse-free signal)
@@ -383,7 +400,7 @@ class _Driver:
         min_period = float(self.q[:, cm.PARAMS["heart_period_min_s"]].min())
         max_beats = int(n_steps * self.dt / min_period) + 4
         beats = np.zeros((n, max_beats, BEAT.size))
-        n_trace = n_steps // trace_every + 1 if trace_every > 0 else 0
+        n_trace = -(-n_steps // trace_every) if trace_every > 0 else 0
         trace = np.zeros((n, n_trace, TRACE.size))
         self.misc[:, _MISC["n_beats"]] = 0.0
         driver: Callable[..., None] = _drive_compiled if self.compiled else _drive
@@ -439,15 +456,15 @@ def calibrate(
 ) -> tuple[_Driver, NDArray[np.float64]]:
     """Calibrate lying flat to the resting values, set the reflex set points, settle at the start.
 
-    Open loop at the resting heart rate: systemic arteriolar resistance is scaled until the mean
-    pressure is the resting mean (diastolic + pulse/3), the compliance of the peripheral arteries
-    until the pulse pressure is the resting one. The pericardium is set slack at rest
-    (pericardial_rest_pressure_mmhg at end-diastole). Returns the driver and the residual (mmHg).
+    Open loop at the resting heart rate: systemic arteriolar resistance is scaled until the
+    diastolic pressure is the resting one, the arterial compliances (0.15 to 3 times the thesis
+    values; stiffer arteries get RK4 substeps) until the pulse pressure is. The pericardium is set
+    near its limit at rest (pericardial_rest_pressure_mmhg at end-diastole).
+    Returns the driver and the residual (mmHg).
     """
     q = params.matrix.copy()
     n = q.shape[0]
     sys_, dia = params.resting_systolic_mmhg, params.resting_diastolic_mmhg
-    target_map = dia + (sys_ - dia) / 3.0
     target_pp = sys_ - dia
     fk = q[:, cm.PFK : cm.PFK + cm.N_FILT].copy()
     q[:, cm.PFK : cm.PFK + cm.N_FILT] = 0.0  # no fluid shift while calibrating
@@ -455,16 +472,20 @@ def calibrate(
     x = _steady_volumes(q, params.blood_volume_ml)
     drv = _Driver(q=q, x=x, dt=dt, compiled=compiled)
     micro = [cm.PR + k for k in (6, 7, 8, 9)]
-    peripheral = [cm.PC + i for i in (cm.UBA, cm.RENA, cm.SPLA, cm.LEGA)]
+    peripheral = [cm.PC + i for i in (cm.ARCH, cm.UBA, cm.DESC, cm.RENA, cm.SPLA, cm.LEGA)]
     c_ref = q[:, peripheral].copy()
     beats = drv.hold(0.0, 16.0, reflex_on=False)
-    for it in range(5):
+    for it in range(6):
         mean = _tail_mean(beats, "mean_mmhg")
         pp = _tail_mean(beats, "systolic_mmhg") - _tail_mean(beats, "diastolic_mmhg")
         cvp = _tail_mean(beats, "central_venous_mmhg")
-        q[:, micro] *= np.clip((target_map - cvp) / np.maximum(mean - cvp, 1.0), 0.5, 2.0)[:, None]
-        c_new = q[:, peripheral] * np.clip(pp / np.maximum(target_pp, 5.0), 0.7, 1.4)[:, None]
-        q[:, peripheral] = np.clip(c_new, 0.25 * c_ref, 3.0 * c_ref)
+        dia_now = _tail_mean(beats, "diastolic_mmhg")
+        q[:, micro] *= np.clip((dia - cvp) / np.maximum(dia_now - cvp, 1.0), 0.5, 2.0)[:, None]
+        c_new = q[:, peripheral] * np.clip(pp / np.maximum(target_pp, 5.0), 0.6, 1.6)[:, None]
+        q[:, peripheral] = np.clip(c_new, 0.15 * c_ref, 3.0 * c_ref)
+        # stiffer arteries shorten the fastest time constant: keep RK4 well inside its stability
+        scale = (q[:, peripheral] / c_ref).min(axis=1)
+        q[:, cm.PARAMS["substeps"]] = np.clip(np.ceil(0.85 / scale), 1, 6)
         if it == 2:
             p_rest = q[:, cm.PARAMS["peri_rest_pressure"]]
             vmax = _tail_mean(beats, "ventricular_max_ml")
@@ -473,7 +494,8 @@ def calibrate(
         beats = drv.hold(0.0, 10.0, reflex_on=False)
     mean = _tail_mean(beats, "mean_mmhg")
     pp = _tail_mean(beats, "systolic_mmhg") - _tail_mean(beats, "diastolic_mmhg")
-    residual = np.maximum(np.abs(mean - target_map), np.abs(pp - target_pp))
+    residual = np.maximum(np.abs(_tail_mean(beats, "diastolic_mmhg") - dia), np.abs(pp - target_pp))
+    residual[~np.isfinite(residual)] = np.inf
     # reflex set points and filtration references: this resting state, lying flat
     q[:, cm.PARAMS["setpoint_arterial"]] = 0.5 * (_tail_mean(beats, "carotid_mmhg") + mean)
     q[:, cm.PARAMS["setpoint_cardiopulmonary"]] = _tail_mean(beats, "right_atrial_transmural_mmhg")
@@ -496,21 +518,38 @@ def calibrate(
 
 def run_circulation(
     params: cm.CirculationParameters,
-    angle_deg_half_grid: NDArray[np.float64],
+    angle_deg: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    duration_s: float,
     dt: float,
     compiled: bool = True,
     trace_every: int = 0,
+    segment_s: float = 300.0,
 ) -> CirculationRun:
-    """Calibrate, settle, then run the protocol sampled every dt/2 (angle_deg_half_grid)."""
-    sin_grid = np.sin(np.radians(np.asarray(angle_deg_half_grid, dtype=float)))
-    n_steps = (len(sin_grid) - 1) // 2
-    drv, residual = calibrate(params, dt, compiled, float(sin_grid[0]))
-    lead = drv.hold(float(sin_grid[0]), 20.0, reflex_on=True, t0=-20.0)
-    beats, trace = drv.run(sin_grid, 0.0, n_steps, reflex_on=True, trace_every=trace_every)
-    merged = [np.concatenate([lead[j][-1:], beats[j]]) for j in range(len(beats))]
+    """Calibrate, settle at the start angle, then run the protocol ``angle_deg(t)`` for ``duration_s``.
+
+    The protocol is sampled every dt/2 one segment at a time, so memory does not grow with its length.
+    """
+    n_steps = max(1, math.ceil(duration_s / dt - 1e-9))
+    seg = max(1, round(segment_s / dt))
+    if trace_every:
+        seg = max(trace_every, seg // trace_every * trace_every)
+    start_sin = float(np.sin(np.radians(angle_deg(np.zeros(1)))[0]))
+    drv, residual = calibrate(params, dt, compiled, start_sin)
+    lead = drv.hold(start_sin, 20.0, reflex_on=True, t0=-20.0)
+    parts: list[list[NDArray[np.float64]]] = [[b[-1:]] for b in lead]
+    traces = []
+    for first in range(0, n_steps, seg):
+        steps = min(seg, n_steps - first)
+        half = np.asarray((first + np.arange(2 * steps + 1) * 0.5) * dt, dtype=np.float64)
+        sin_grid = np.sin(np.radians(angle_deg(half)))
+        beats, trace = drv.run(sin_grid, first * dt, steps, reflex_on=True, trace_every=trace_every)
+        for j, b in enumerate(beats):
+            parts[j].append(b)
+        if trace_every:
+            traces.append(trace)
     return CirculationRun(
-        beats=merged,
-        trace=trace if trace_every > 0 else None,
+        beats=[np.concatenate(p) for p in parts],
+        trace=np.concatenate(traces, axis=1) if traces else None,
         params=params,
         calibration_residual_mmhg=residual,
     )

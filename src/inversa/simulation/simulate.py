@@ -239,22 +239,28 @@ def _add_circulation(
     """
     dt = sim.circulation_dt_s
     duration = float(time_s[-1])
-    n_steps = max(1, math.ceil(duration / dt - 1e-9))
-    half = np.arange(2 * n_steps + 1) * (dt / 2.0)
-    angle = sim.protocol.timeline().angle_deg(np.minimum(half, sim.protocol.timeline().duration_s))
+    timeline = sim.protocol.timeline()
+
+    def angle(t: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(timeline.angle_deg(np.minimum(t, timeline.duration_s)), dtype=float)
+
     trace_every = max(1, round(0.01 / dt)) if sim.pulsatile_trace else 0
     n = len(sim.people)
     series = {name: np.zeros((n, len(time_s))) for name in CIRCULATION_SERIES}
     traces = []
     residuals = []
     citations: list[str] = []
+    try:
+        columns = {k: circ.override_column(v, n, k) for k, v in overrides.items()}
+    except ValueError as exc:
+        raise SimulationError(str(exc)) from None
     for lo in range(0, n, sim.chunk_size):
         hi = min(lo + sim.chunk_size, n)
-        sub_over = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,))[lo:hi] for k, v in overrides.items()}
+        sub_over = {k: v[lo:hi] for k, v in columns.items()}
         try:
             params = circ.build_parameters(sim.people[lo:hi], sub_over)
             run = run_circulation(
-                params, angle, dt, compiled=sim.method == "compiled", trace_every=trace_every
+                params, angle, duration, dt, compiled=sim.method == "compiled", trace_every=trace_every
             )
         except (ValueError, CalibrationError) as exc:
             raise SimulationError(str(exc)) from None

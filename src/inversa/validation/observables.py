@@ -28,7 +28,7 @@ class Scenario:
     protocol: Protocol | None
     mu: float
 
-    def run(self, record_interval_s: float = 1.0) -> Result:
+    def run(self, record_interval_s: float = 1.0, circulation: bool = False) -> Result:
         if self.protocol is None:
             raise ValueError("this observable needs a protocol")
         return simulate(
@@ -36,6 +36,7 @@ class Scenario:
             self.protocol,
             overrides={"bed_friction_coefficient": self.mu},
             record_interval_s=record_interval_s,
+            circulation=circulation,
         )
 
 
@@ -206,8 +207,47 @@ OBSERVABLES: dict[str, Callable[[Scenario], float]] = {
 }
 
 
+#: Averaging window before a time point for beat-averaged circulation series (beat-to-beat scatter).
+WINDOW_S = 30.0
+
+
+def _window_mean(r: Result, name: str, t_s: float) -> float:
+    mask = (r.time_s > t_s - WINDOW_S - 1e-9) & (r.time_s <= t_s + 1e-9)
+    return float(r.series[name][0, mask].mean())
+
+
+def _series_observable(spec: str, s: Scenario) -> float:
+    """Generic time-series observables written in the row, so each row says exactly what it reads.
+
+    ``value:S@T`` mean of series S over the 30 s up to T; ``change:S@T0..T1`` its change;
+    ``pct_change:S@T0..T1`` the change in % of the first; ``tau:S@T0..T1`` the time (min) after T0
+    to reach 63.2 % of the change from T0 to T1.
+    """
+    kind, rest = spec.split(":", 1)
+    name, times = rest.split("@", 1)
+    r = s.run(circulation=True)
+    if name not in r.series:
+        raise ValueError(f"observable {spec!r}: no series {name!r}")
+    if kind == "value":
+        return _window_mean(r, name, float(times))
+    t0, t1 = (float(t) for t in times.split(".."))
+    v0, v1 = _window_mean(r, name, t0), _window_mean(r, name, t1)
+    if kind == "change":
+        return v1 - v0
+    if kind == "pct_change":
+        return 100.0 * (v1 / v0 - 1.0)
+    if kind == "tau":
+        data = r.series[name][0]
+        after = (r.time_s >= t0) & (r.time_s <= t1)
+        frac = (data[after] - data[r.time_s <= t0][-1]) / (data[after][-1] - data[r.time_s <= t0][-1])
+        return float((r.time_s[after][np.argmax(frac >= 1.0 - np.exp(-1.0))] - t0) / 60.0)
+    raise ValueError(f"unknown observable kind {kind!r} in {spec!r}")
+
+
 def observe(name: str, scenario: Scenario) -> float:
-    """Run one named observable."""
+    """Run one named observable (a function in OBSERVABLES or a ``kind:series@times`` spec)."""
+    if ":" in name:
+        return _series_observable(name, scenario)
     try:
         fn = OBSERVABLES[name]
     except KeyError:

@@ -24,7 +24,7 @@ __all__ = [
     "run_row",
 ]
 
-_FILES = ("spine_muscle.csv",)
+_FILES = ("spine_muscle.csv", "circulation.csv")
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,16 @@ class ValidationRow:
     source: str
 
     def scenario(self) -> Scenario:
-        sex, age, height, mass, hours = (x.strip() for x in self.person.split(","))
+        fields = [x.strip() for x in self.person.split(",")]
+        sex, age, height, mass, hours = fields[:5]
+        resting = {k.strip(): float(v) for k, v in (f.split("=") for f in fields[5:])}
         person = Person(
             sex=Sex(sex),
             age_years=float(age),
             height_cm=float(height),
             mass_kg=float(mass),
             hours_upright_h=float(hours),
+            **resting,
         )
         proto = Protocol.parse(self.protocol) if self.protocol.strip() else None
         return Scenario(person=person, protocol=proto, mu=self.mu)
@@ -185,7 +188,8 @@ def render_markdown(outcomes: list[Outcome]) -> str:
             f"- Quantity: {o.row.quantity}; measured {o.row.measured:g} {o.row.unit} "
             f"(spread: {o.row.spread}; n = {o.row.n or 'n/a'}); simulated {o.simulated:.4g} {o.row.unit}.",
             f"- Tolerance: {o.row.tolerance_text()} {o.row.unit}. Basis: {o.row.tolerance_basis}.",
-            f"- Conditions: {o.row.conditions}. Person (sex, age, height cm, mass kg, hours upright): "
+            f"- Conditions: {o.row.conditions}. Person (sex, age, height cm, mass kg, hours upright, "
+            "resting values): "
             f"{o.row.person}; bed friction {o.row.mu:g}.",
         ]
         if o.row.protocol:

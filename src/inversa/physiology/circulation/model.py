@@ -160,6 +160,7 @@ _SCALARS: tuple[str, ...] = (
     "gain_venous_cardiopulmonary",
     "setpoint_arterial",
     "setpoint_cardiopulmonary",
+    "substeps",
 )
 
 PARAMS = Layout(
@@ -454,7 +455,23 @@ def _vertical_positions_cm(length: Mapping[str, float]) -> dict[str, float]:
     }
 
 
-def _column(value: Any, n: int, name: str) -> NDArray[np.float64]:
+def _leg_centroid_cm(body: Any) -> float:
+    """Height of the legs' mass centroid relative to the heart (cm, negative: below), standing."""
+    length = body.segment_length_m
+    mass = body.segment_mass_kg
+    below_hip = {
+        "thigh": 0.5 * length["thigh"],
+        "shank": length["thigh"] + 0.5 * length["shank"],
+        "foot": length["thigh"] + length["shank"] + 0.5 * body.landmark_height_m["ankle"],
+    }
+    total = sum(mass[s] for s in below_hip)
+    centroid = sum(mass[s] * d for s, d in below_hip.items()) / total
+    hip = body.landmark_height_m["hip"] - body.landmark_height_m["chest"]
+    return float(100.0 * (hip - centroid))
+
+
+def override_column(value: Any, n: int, name: str) -> NDArray[np.float64]:
+    """One override value per person (a scalar is repeated); a ValueError names a bad override."""
     arr = np.asarray(value, dtype=float)
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
@@ -482,7 +499,7 @@ def build_parameters(
     unknown = sorted(set(over) - set(OVERRIDABLE))
     if unknown:
         raise ValueError(f"unknown parameter override(s): {', '.join(unknown)}")
-    cols = {k: _column(v, n, k) for k, v in over.items()}
+    cols = {k: override_column(v, n, k) for k, v in over.items()}
 
     def val(key: str) -> NDArray[np.float64]:
         return cols[key] if key in cols else np.full(n, s[key])
@@ -567,13 +584,11 @@ def build_parameters(
     put("pr_interval", s["pr_interval_coefficient"])
     put("filtration_tau_s", s["filtration_time_constant_s"])
     put("reabsorption_fraction", val("filtration_reabsorption_fraction"))
-    z_eye = np.array(
-        [
-            100.0 * (anthropometry(p).landmark_height_m["eye"] - anthropometry(p).landmark_height_m["chest"])
-            for p in people
-        ]
-    )
+    bodies = [anthropometry(p) for p in people]
+    z_eye = np.array([100.0 * (b.landmark_height_m["eye"] - b.landmark_height_m["chest"]) for b in bodies])
     put("z_eye_cm", z_eye)
+    # the legs' blood sits at their mass centroid (segments' middles weighted by mass), not half-way
+    m[:, PZ + LEGA] = m[:, PZ + LEGV] = np.array([_leg_centroid_cm(b) for b in bodies])
     put("z_carotid_cm", s["carotid_sinus_height_cm"] * tall)
     put("head_vein_floor", val("head_vein_floor_mmhg"))
     put("head_vein_gradient", s["head_vein_gradient_mmhg"])
@@ -588,6 +603,7 @@ def build_parameters(
     put("iop_upright", iop)
     put("iop_autoregulation", val("iop_autoregulation_pressure_mmhg"))
     put("heart_period0_s", 60.0 / hr)
+    put("substeps", 1.0)
     put("heart_period_min_s", s["heart_period_min_s"])
     put("heart_period_max_s", s["heart_period_max_s"])
     put("gain_vagal", val("heart_period_vagal_gain_s_per_mmhg"))
