@@ -22,7 +22,8 @@ from inversa.body.person import STANDARD_GRAVITY_M_S2
 from inversa.physiology.spine import friction_threshold_angle_deg, gravity_traction_fraction
 from inversa.physiology.spine_muscle import build_parameters
 from inversa.protocol import STANDARD_SESSION_TEXT, Protocol
-from inversa.simulation import CONTRACT_SERIES, Result, SimulationError, simulate
+from inversa.simulation import CONTRACT_SERIES, Result, SimulationError
+from inversa.simulation import simulate as simulate_all
 
 ADULT = Person(sex="male", age_years=40, height_cm=175, mass_kg=75)
 PEOPLE = (
@@ -36,6 +37,12 @@ LEVEL_NAMES = {"T12-L1", "L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"}
 
 TILT_AND_HOLD = "lie flat for 1 min; tilt to 60 deg over 10 s; hold at 60 deg for 3 min"
 TILT_AND_RETURN = f"{TILT_AND_HOLD}; tilt to 0 deg over 10 s; lie flat for 30 min"
+
+
+def simulate(*args: Any, **kwargs: Any) -> Result:
+    """The spine and muscles alone: these tests are about them (the circulation has its own)."""
+    kwargs.setdefault("circulation", False)
+    return simulate_all(*args, **kwargs)
 
 
 def adult(hours_upright_h: float) -> Person:

@@ -431,12 +431,11 @@ def test_one_session_runs_through_the_engine() -> None:
     from inversa.simulation import simulate
 
     session = generate_program(EYE, ProgramSettings(style="intermittent", start_date=MONDAY)).sessions[0]
-    result = simulate(
-        Person(sex="male", age_years=40, height_cm=175, mass_kg=75), session.protocol, method="numpy"
-    )
+    result = simulate(Person(sex="male", age_years=40, height_cm=175, mass_kg=75), session.protocol)
     angle = result.series["angle_deg"][0]
     assert angle.max() == session.max_angle_deg
     assert angle[0] == angle[-1] == -90.0
+    assert np.all(np.isfinite(result.series["intraocular_pressure_mmhg"]))
 
 
 def test_to_dict_meets_the_cli_contract() -> None:

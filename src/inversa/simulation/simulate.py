@@ -41,7 +41,8 @@ class Simulation:
     dt_s: solver step (the fastest model time constant is 0.5 s or more);
     record_interval_s: spacing of the reported series (1 Hz by default);
     chunk_size: people integrated together, which bounds memory for large batches;
-    circulation: run the pulsatile circulation too (beat-averaged series, RK4 at circulation_dt_s);
+    circulation: run the pulsatile circulation too (beat-averaged series, RK4 at circulation_dt_s;
+    with method "numpy" it runs its interpreted reference driver, about a hundred times slower);
     pulsatile_trace: keep the within-beat trace (aortic and ventricular pressure...) every 10 ms.
     """
 
