@@ -10,9 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from inversa.body import Person
-from inversa.simulation import simulate
+from inversa.simulation import Result, simulate
 
 ANGLES = (-90, -70, -45, -20, 0, 15, 30, 45, 60, 75, 90)
+
+
+def _mean(r: Result, name: str, end: float) -> float:
+    """Mean of a series over the 30 s up to ``end``."""
+    mask = (r.time_s > end - 30) & (r.time_s <= end)
+    return float(np.mean(r.series[name][0, mask]))
 
 
 def main() -> None:
@@ -24,26 +30,23 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for a in ANGLES:
         r = simulate(person, f"lie flat for 3 min; tilt to {a} deg over 6 s; hold at {a} deg for 3 min")
-        t = r.time_s
+        base, end = 180.0, float(r.time_s[-1])
 
-        def mean(name: str, end: float) -> float:
-            mask = (t > end - 30) & (t <= end)
-            return float(np.mean(r.series[name][0, mask]))
+        def delta(name: str, r: Result = r, base: float = base, end: float = end) -> float:
+            return _mean(r, name, end) - _mean(r, name, base)
 
-        base, end = 180.0, float(t[-1])
+        def pct(name: str, r: Result = r, base: float = base, end: float = end) -> float:
+            return 100.0 * (_mean(r, name, end) / _mean(r, name, base) - 1.0)
 
-        def delta(name: str) -> float:
-            return mean(name, end) - mean(name, base)
-
-        def pct(name: str) -> float:
-            return 100.0 * (mean(name, end) / mean(name, base) - 1.0)
+        def mean(name: str, r: Result = r, end: float = end) -> float:
+            return _mean(r, name, end)
 
         print(
             f"| {a} | {delta('heart_rate_bpm'):+.1f} | {delta('mean_arterial_pressure_mmhg'):+.1f} | "
             f"{pct('cardiac_output_l_min'):+.0f} | {pct('stroke_volume_ml'):+.0f} | "
-            f"{mean('central_venous_pressure_mmhg', end):.1f} | {delta('leg_blood_volume_ml'):+.0f} | "
-            f"{mean('plasma_volume_change_ml', end):+.0f} | {mean('head_venous_pressure_mmhg', end):.1f} | "
-            f"{mean('intraocular_pressure_mmhg', end):.1f} |"
+            f"{mean('central_venous_pressure_mmhg'):.1f} | {delta('leg_blood_volume_ml'):+.0f} | "
+            f"{mean('plasma_volume_change_ml'):+.0f} | {mean('head_venous_pressure_mmhg'):.1f} | "
+            f"{mean('intraocular_pressure_mmhg'):.1f} |"
         )
 
 

@@ -19,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from inversa import __version__
 from inversa.body import LEVELS, Person, PersonError, Sex
-from inversa.cli.common import InputError, parse_blood_pressure
+from inversa.cli.cohort import cohort_app
+from inversa.cli.common import DatabaseOption, InputError, parse_blood_pressure
 from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
 from inversa.cli.records import db_app, log_app, patient_app, user_app
 from inversa.cli.safety import limits_cmd, plan_cmd, screen_cmd
@@ -44,6 +45,7 @@ app.add_typer(patient_app, name="patient")
 app.add_typer(log_app, name="log")
 app.add_typer(questionnaire_app, name="questionnaire")
 app.add_typer(nof1_app, name="nof1")
+app.add_typer(cohort_app, name="cohort")
 app.command("screen")(screen_cmd)
 app.command("limits")(limits_cmd)
 app.command("plan")(plan_cmd)
@@ -226,6 +228,21 @@ def simulate_cmd(
 
         written = plot_result(result, plot)
         err_console.print(f"figure written to {written}")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port", min=1, max=65535)] = 8000,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the web app: pages and the JSON API (/api/v1) on the record store."""
+    from inversa.web import serve
+
+    try:
+        serve(host, port, database_url)
+    except ValueError as exc:  # e.g. an INVERSA_SECRET_KEY that is too short
+        raise InputError(str(exc)) from None
 
 
 @app.command("demo")
