@@ -135,6 +135,12 @@ def _print_table(result: Result) -> None:
         f"{result.time_s[-1] / 60:.1f} min simulated"
     )
     table = Table(title="Per step, at L4-L5 (force + traction / - compression)")
+    has_circulation = "heart_rate_bpm" in result.series
+    circulation_columns = (
+        [("peak eye\npressure (mmHg)", "right"), ("heart rate\n(bpm)", "right"), ("mean BP\n(mmHg)", "right")]
+        if has_circulation
+        else []
+    )
     for col, justify in (
         ("step", "left"),
         ("end angle\n(deg)", "right"),
@@ -144,8 +150,9 @@ def _print_table(result: Result) -> None:
         ("stature\nchange (mm)", "right"),
         ("activation\n(% MVC)", "right"),
         ("relaxation\n(%)", "right"),
+        *circulation_columns,
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, min_width=26 if col == "step" else None)  # type: ignore[arg-type]
     for r in result.step_table():
         table.add_row(
             r["step"],
@@ -156,6 +163,15 @@ def _print_table(result: Result) -> None:
             f"{r['end_stature_change_mm']:+.2f}",
             f"{r['end_activation_pct_mvc']:.1f}",
             f"{r['end_relaxation_pct']:.0f}",
+            *(
+                [
+                    f"{r['peak_iop_mmhg']:.0f}",
+                    f"{r['end_heart_rate_bpm']:.0f}",
+                    f"{r['end_mean_arterial_pressure_mmhg']:.0f}",
+                ]
+                if has_circulation
+                else []
+            ),
         )
     console.print(table)
     peak = result.series["traction_force_n"][0].max(axis=0)

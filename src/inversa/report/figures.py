@@ -1,4 +1,5 @@
-"""Plot a simulation result: angle, L4/L5 traction and disc height, pressure, stature, muscles."""
+"""Plot a simulation result: angle, traction and disc height, pressure, stature, muscles and, when
+the circulation ran, heart rate, blood pressure and eye pressure."""
 
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ __all__ = ["figure_for", "plot_result", "write_html_report"]
 
 
 def figure_for(result: Result, person: int = 0) -> Figure:
-    """A six-panel figure of one person's session, time in minutes."""
+    """A six-panel figure of one person's session (eight with the circulation), time in minutes."""
     t = result.time_s / 60.0
     s = {k: v[person] for k, v in result.series.items()}
-    fig, axes = plt.subplots(6, 1, figsize=(9, 13), sharex=True, constrained_layout=True)
+    circulation = "heart_rate_bpm" in s
+    n = 8 if circulation else 6
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.2 * n), sharex=True, constrained_layout=True)
     ax = axes[0]
     ax.plot(t, s["angle_deg"], color="black")
     ax.set_ylabel("angle (deg)\n+ head-down")
@@ -44,7 +47,19 @@ def figure_for(result: Result, person: int = 0) -> Figure:
     axes[5].plot(t, s["paraspinal_activation_pct_mvc"], label="paraspinal activation (% MVC)")
     axes[5].plot(t, s["muscle_stress_relaxation_pct"], label="stress relaxation (%)")
     axes[5].legend(fontsize=8)
-    axes[5].set_xlabel("time (min)")
+    if circulation:
+        ax = axes[6]
+        ax.fill_between(t, s["diastolic_bp_mmhg"], s["systolic_bp_mmhg"], color="tab:red", alpha=0.2)
+        ax.plot(t, s["mean_arterial_pressure_mmhg"], color="tab:red", label="arterial pressure (mean, band)")
+        ax.plot(t, s["heart_rate_bpm"], color="tab:blue", label="heart rate (bpm)")
+        ax.set_ylabel("heart level\n(mmHg, bpm)")
+        ax.legend(fontsize=8)
+        ax = axes[7]
+        ax.plot(t, s["intraocular_pressure_mmhg"], color="tab:green", label="eye pressure (IOP)")
+        ax.plot(t, s["head_venous_pressure_mmhg"], color="tab:olive", label="head venous pressure")
+        ax.set_ylabel("eye level\n(mmHg)")
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel("time (min)")
     p = result.people[person]
     fig.suptitle(
         f"{p.sex.value}, {p.age_years:g} y, {p.height_cm:g} cm, {p.mass_kg:g} kg, "

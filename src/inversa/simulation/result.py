@@ -149,6 +149,17 @@ class Result:
             writer.writerow([f"{v:.6g}" for v in row])
         return buf.getvalue()
 
+    def _circulation_columns(self, p: int, mask: NDArray[np.bool_], end_s: float) -> dict[str, float]:
+        """Peak eye pressure and end heart rate and blood pressure of a step, when simulated."""
+        if "intraocular_pressure_mmhg" not in self.series:
+            return {}
+        iop = self.series["intraocular_pressure_mmhg"][p, mask]
+        return {
+            "peak_iop_mmhg": float(iop.max()) if iop.size else float("nan"),
+            "end_heart_rate_bpm": float(self.at("heart_rate_bpm", end_s, p)),
+            "end_mean_arterial_pressure_mmhg": float(self.at("mean_arterial_pressure_mmhg", end_s, p)),
+        }
+
     def step_table(self, person: int = 0, level: str = "L4-L5") -> list[dict[str, Any]]:
         """Per-step summary rows for a terminal table: what each step did to the body."""
         p = self._person(person)
@@ -169,6 +180,7 @@ class Result:
                     "end_stature_change_mm": float(self.at("stature_change_mm", s.end_s, p)),
                     "end_activation_pct_mvc": float(self.at("paraspinal_activation_pct_mvc", s.end_s, p)),
                     "end_relaxation_pct": float(self.at("muscle_stress_relaxation_pct", s.end_s, p)),
+                    **self._circulation_columns(p, mask, s.end_s),
                 }
             )
         return rows
