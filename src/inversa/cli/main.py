@@ -20,7 +20,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from inversa import __version__
 from inversa.body import LEVELS, Person, PersonError, Sex
 from inversa.cli.cohort import cohort_app
-from inversa.cli.common import DatabaseOption, InputError, parse_blood_pressure
+from inversa.cli.common import (
+    AgeOption,
+    DatabaseOption,
+    HeightOption,
+    HoursOption,
+    InputError,
+    MassOption,
+    RestingBpOption,
+    RestingHrOption,
+    RestingIopOption,
+    SexOption,
+    person_from_options,
+)
 from inversa.cli.outcomes import export_cmd, nof1_app, questionnaire_app, report_cmd, trends_cmd
 from inversa.cli.records import db_app, log_app, patient_app, user_app
 from inversa.cli.safety import limits_cmd, plan_cmd, screen_cmd
@@ -70,44 +82,6 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def _person(
-    sex: str,
-    age: float,
-    height_cm: float,
-    mass_kg: float,
-    hours_upright: float,
-    resting_bp: str | None = None,
-    resting_hr: float | None = None,
-    resting_iop: float | None = None,
-) -> Person:
-    systolic, diastolic = parse_blood_pressure(resting_bp)
-    try:
-        return Person.create(
-            sex=sex,
-            age_years=age,
-            height_cm=height_cm,
-            mass_kg=mass_kg,
-            hours_upright_h=hours_upright,
-            resting_systolic_mmhg=systolic,
-            resting_diastolic_mmhg=diastolic,
-            resting_heart_rate_bpm=resting_hr,
-            resting_iop_mmhg=resting_iop,
-        )
-    except PersonError as exc:
-        flag = {
-            "sex": "--sex",
-            "age_years": "--age",
-            "height_cm": "--height-cm",
-            "mass_kg": "--mass-kg",
-            "hours_upright_h": "--hours-upright",
-            "resting_systolic_mmhg": "--resting-bp",
-            "resting_diastolic_mmhg": "--resting-bp",
-            "resting_heart_rate_bpm": "--resting-hr",
-            "resting_iop_mmhg": "--resting-iop",
-        }.get(exc.field, exc.field)
-        raise InputError(f"{flag}: {exc}") from None
 
 
 def _protocol(text: str | None, file: Path | None) -> Protocol:
@@ -187,28 +161,20 @@ def _print_table(result: Result) -> None:
 
 @app.command("simulate")
 def simulate_cmd(
-    sex: Annotated[str, typer.Option(help="male or female")],
-    age: Annotated[float, typer.Option(help="age in years (16-100)")],
-    height_cm: Annotated[float, typer.Option("--height-cm", help="height in cm (120-230)")],
-    mass_kg: Annotated[float, typer.Option("--mass-kg", help="body mass in kg (30-250)")],
-    hours_upright: Annotated[
-        float, typer.Option("--hours-upright", help="hours upright since waking (0-24)")
-    ] = 8.0,
+    sex: SexOption,
+    age: AgeOption,
+    height_cm: HeightOption,
+    mass_kg: MassOption,
+    hours_upright: HoursOption = 8.0,
     protocol: Annotated[
         str | None, typer.Option("--protocol", help="protocol text, steps separated by ';'")
     ] = None,
     protocol_file: Annotated[
         Path | None, typer.Option("--protocol-file", help="file holding the protocol text")
     ] = None,
-    resting_bp: Annotated[
-        str | None, typer.Option("--resting-bp", help="resting blood pressure SYS/DIA in mmHg, e.g. 120/80")
-    ] = None,
-    resting_hr: Annotated[
-        float | None, typer.Option("--resting-hr", help="resting heart rate in bpm (35-120)")
-    ] = None,
-    resting_iop: Annotated[
-        float | None, typer.Option("--resting-iop", help="resting (seated) eye pressure in mmHg (5-40)")
-    ] = None,
+    resting_bp: RestingBpOption = None,
+    resting_hr: RestingHrOption = None,
+    resting_iop: RestingIopOption = None,
     mu: Annotated[float | None, typer.Option("--mu", help="bed friction coefficient (default 0.5)")] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="table, json or csv")
@@ -224,7 +190,9 @@ def simulate_cmd(
     ] = False,
 ) -> None:
     """Simulate one person on a tilt protocol: spine, back muscles and circulation."""
-    person = _person(sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop)
+    person = person_from_options(
+        sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop
+    )
     proto = _protocol(protocol, protocol_file)
     plot = _plot_path(plot)
     overrides: dict[str, Any] = {}

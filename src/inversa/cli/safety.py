@@ -21,7 +21,6 @@ reason is written as one ``error:`` line and the exit status is 1.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import replace
 from datetime import date, time
@@ -38,8 +37,19 @@ from rich.prompt import Prompt
 from rich.table import Table
 from rich.text import Text
 
-from inversa.body import Person, PersonError
-from inversa.cli.common import InputError
+from inversa.body import Person
+from inversa.cli.common import (
+    AgeOption,
+    HeightOption,
+    HoursOption,
+    InputError,
+    MassOption,
+    RestingBpOption,
+    RestingHrOption,
+    RestingIopOption,
+    SexOption,
+    person_from_options,
+)
 from inversa.programs import (
     STYLES,
     Program,
@@ -78,7 +88,7 @@ from inversa.safety.limits import (
 from inversa.safety.screening import VERSION_KEY, AnswerValue
 from inversa.simulation import SimulationError
 
-__all__ = ["ask_answers", "limits_cmd", "parse_resting_bp", "plan_cmd", "screen_cmd"]
+__all__ = ["ask_answers", "limits_cmd", "plan_cmd", "screen_cmd"]
 
 
 class ScreenFormat(StrEnum):
@@ -236,24 +246,6 @@ def screen_cmd(
 
 # ------------------------------------------------------------------------------ person and limit options
 
-SexOption = Annotated[str, typer.Option("--sex", help="male or female")]
-AgeOption = Annotated[float, typer.Option("--age", help="age in years (16-100)")]
-HeightOption = Annotated[float, typer.Option("--height-cm", help="height in cm (120-230)")]
-MassOption = Annotated[float, typer.Option("--mass-kg", help="body mass in kg (30-250)")]
-HoursOption = Annotated[float, typer.Option("--hours-upright", help="hours upright since waking (0-24)")]
-RestingBpOption = Annotated[
-    str | None,
-    typer.Option(
-        "--resting-bp", help="resting blood pressure SYS/DIA in mmHg, e.g. 120/80", show_default=False
-    ),
-]
-RestingHrOption = Annotated[
-    float | None, typer.Option("--resting-hr", help="resting heart rate in bpm (35-120)", show_default=False)
-]
-RestingIopOption = Annotated[
-    float | None,
-    typer.Option("--resting-iop", help="resting eye pressure in mmHg (5-40)", show_default=False),
-]
 IopLimitOption = Annotated[
     float, typer.Option("--iop-limit", help="highest predicted eye pressure allowed, mmHg")
 ]
@@ -280,59 +272,11 @@ ScreeningOption = Annotated[
     ),
 ]
 
-_PERSON_FLAGS: Final[dict[str, str]] = {
-    "sex": "--sex",
-    "age_years": "--age",
-    "height_cm": "--height-cm",
-    "mass_kg": "--mass-kg",
-    "hours_upright_h": "--hours-upright",
-    "resting_systolic_mmhg": "--resting-bp",
-    "resting_diastolic_mmhg": "--resting-bp",
-    "resting_heart_rate_bpm": "--resting-hr",
-    "resting_iop_mmhg": "--resting-iop",
-}
 _CRITERIA_FLAGS: Final[dict[str, str]] = {
     "iop_limit_mmhg": "--iop-limit",
     "map_limit_mmhg": "--map-limit",
     "head_arterial_limit_mmhg": "--head-arterial-limit",
 }
-_BP_PATTERN: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*")
-
-
-def parse_resting_bp(text: str) -> tuple[float, float]:
-    """``"120/80"`` as (systolic, diastolic) mmHg, or an InputError naming --resting-bp."""
-    match = _BP_PATTERN.fullmatch(text)
-    if match is None:
-        raise InputError(f"--resting-bp: expected systolic/diastolic in mmHg, e.g. 120/80, got {text!r}")
-    return float(match.group(1)), float(match.group(2))
-
-
-def _person(
-    sex: str,
-    age: float,
-    height_cm: float,
-    mass_kg: float,
-    hours_upright: float,
-    resting_bp: str | None,
-    resting_hr: float | None,
-    resting_iop: float | None,
-) -> Person:
-    """The person from the command-line options; an error names the option."""
-    systolic, diastolic = parse_resting_bp(resting_bp) if resting_bp is not None else (None, None)
-    try:
-        return Person.create(
-            sex=sex,
-            age_years=age,
-            height_cm=height_cm,
-            mass_kg=mass_kg,
-            hours_upright_h=hours_upright,
-            resting_systolic_mmhg=systolic,
-            resting_diastolic_mmhg=diastolic,
-            resting_heart_rate_bpm=resting_hr,
-            resting_iop_mmhg=resting_iop,
-        )
-    except PersonError as exc:
-        raise InputError(f"{_PERSON_FLAGS.get(exc.field, exc.field)}: {exc}") from None
 
 
 def _read_json(path: Path, option: str) -> Any:
@@ -481,7 +425,9 @@ def limits_cmd(
     ] = LimitsFormat.table,
 ) -> None:
     """Personal limits: the steepest angle and longest hold that keep predicted pressures within limits."""
-    person = _person(sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop)
+    person = person_from_options(
+        sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop
+    )
     limits = _limits(person, iop_limit, map_limit, head_arterial_limit, eye_finding_cleared, screening)
     if output_format is LimitsFormat.json:
         sys.stdout.write(json.dumps(limits.to_dict()) + "\n")
@@ -691,7 +637,9 @@ def plan_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="write to this file instead of stdout")] = None,
 ) -> None:
     """A progressive inversion program within the person's limits, as a table, JSON or a calendar."""
-    person = _person(sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop)
+    person = person_from_options(
+        sex, age, height_cm, mass_kg, hours_upright, resting_bp, resting_hr, resting_iop
+    )
     chosen_style = next((s for s in STYLES if s == style), None)
     if chosen_style is None:
         raise InputError(f"--style: must be one of {', '.join(STYLES)}, got {style!r}")
