@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Layout"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Layout", "override_column"]
+
+
+def override_column(value: Any, n: int, name: str) -> NDArray[np.float64]:
+    """One parameter override per person (a scalar is repeated); a ValueError names a bad one."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise ValueError(f"override {name!r} needs one value or one per person ({n}), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"override {name!r} must be finite")
+    return arr
 
 
 @dataclass(frozen=True)

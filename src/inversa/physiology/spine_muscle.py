@@ -24,7 +24,7 @@ from inversa.body import LEVELS, Person
 from inversa.body.anthropometry import cranial_mass_fractions
 from inversa.body.person import STANDARD_GRAVITY_M_S2
 from inversa.parameters import ParameterSet, load_parameter_set
-from inversa.physiology.layout import Layout
+from inversa.physiology.layout import Layout, override_column
 from inversa.physiology.muscle import paraspinal as mus
 from inversa.physiology.spine import disc
 
@@ -149,17 +149,6 @@ def _sets() -> tuple[ParameterSet, ParameterSet]:
     return load_parameter_set("spine"), load_parameter_set("muscle")
 
 
-def _as_column(value: float | Sequence[float] | NDArray[np.float64], n: int, name: str) -> Any:
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        arr = np.full(n, float(arr))
-    if arr.shape != (n,):
-        raise ValueError(f"override {name!r} needs one value or one per person ({n}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"override {name!r} must be finite")
-    return arr
-
-
 def build_parameters(
     people: Sequence[Person],
     overrides: dict[str, float | Sequence[float] | NDArray[np.float64]] | None = None,
@@ -171,7 +160,7 @@ def build_parameters(
     unknown = sorted(set(overrides) - set(OVERRIDABLE))
     if unknown:
         raise ValueError(f"unknown parameter override(s): {', '.join(unknown)}")
-    cols = {k: _as_column(v, n, k) for k, v in overrides.items()}
+    cols = {k: override_column(v, n, k) for k, v in overrides.items()}
 
     def scalar(name: str) -> NDArray[np.float64]:
         if name in cols:

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from inversa.body import LEVELS, Person
 from inversa.physiology import spine_muscle as model
 from inversa.physiology.circulation import model as circ
+from inversa.physiology.layout import override_column
 from inversa.physiology.spine import gravity_traction_fraction
 from inversa.protocol import LeafSpan, Protocol
 from inversa.simulation.circulation import BEAT, TRACE, CalibrationError, run_circulation
@@ -252,7 +253,7 @@ def _add_circulation(
     residuals = []
     citations: list[str] = []
     try:
-        columns = {k: circ.override_column(v, n, k) for k, v in overrides.items()}
+        columns = {k: override_column(v, n, k) for k, v in overrides.items()}
     except ValueError as exc:
         raise SimulationError(str(exc)) from None
     for lo in range(0, n, sim.chunk_size):

@@ -27,7 +27,7 @@ from inversa._compile import jit
 from inversa.body import Person, Sex
 from inversa.body.anthropometry import anthropometry
 from inversa.parameters import ParameterSet, load_parameter_set
-from inversa.physiology.layout import Layout
+from inversa.physiology.layout import Layout, override_column
 
 __all__ = [
     "CHAMBERS",
@@ -468,18 +468,6 @@ def _leg_centroid_cm(body: Any) -> float:
     centroid = sum(mass[s] * d for s, d in below_hip.items()) / total
     hip = body.landmark_height_m["hip"] - body.landmark_height_m["chest"]
     return float(100.0 * (hip - centroid))
-
-
-def override_column(value: Any, n: int, name: str) -> NDArray[np.float64]:
-    """One override value per person (a scalar is repeated); a ValueError names a bad override."""
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        arr = np.full(n, float(arr))
-    if arr.shape != (n,):
-        raise ValueError(f"override {name!r} needs one value or one per person ({n}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"override {name!r} must be finite")
-    return arr
 
 
 def build_parameters(
