@@ -235,3 +235,59 @@ def test_the_embedded_database_file_is_private(tmp_path: Path, monkeypatch: pyte
     db_file = tmp_path / "data" / "inversa" / "inversa.sqlite3"
     assert stat.S_IMODE(os.stat(db_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(db_file.parent).st_mode) == 0o700
+
+
+def test_out_of_range_times_and_control_characters_are_clear_errors(
+    people: tuple[Store, int, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the web layer's fuzzing: each used to reach the database or print a traceback."""
+    store, alice, _, _ = people
+    year_one = datetime.fromisoformat("0001-01-01T00:00+01:00")
+    with pytest.raises(ValueError, match="date-time out of range"):
+        SessionRecord(client_id="abcdefgh12", started_at=year_one, ended_at=year_one + timedelta(minutes=5))
+    with pytest.raises(ValueError, match="date-time out of range"):
+        store.add_questionnaire(Actor(alice, Role.PATIENT), alice, "nrs", [3], year_one)
+    with pytest.raises(ValueError, match="notes: must not contain control characters"):
+        _session("abcdefgh13", notes="bad\x00byte")
+    assert _session("abcdefgh14", notes="two\nlines\tand a tab").notes.startswith("two")
+    with pytest.raises(ValueError, match="display_name: at most 200 characters"):
+        store.create_user(CLI_ACTOR, "long@example.org", "x" * 201, Role.PATIENT)
+    with pytest.raises(ValueError, match="display_name: must not contain control characters"):
+        store.create_user(CLI_ACTOR, "nul@example.org", "Nul\x00Name", Role.PATIENT)
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    assert (
+        _run(
+            [
+                "user",
+                "create",
+                "--role",
+                "patient",
+                "--email",
+                "alice@example.org",
+                "--name",
+                "A",
+                "--database-url",
+                url,
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
+    code, err = _run(
+        [
+            "log",
+            "session",
+            "--database-url",
+            url,
+            "--patient",
+            "alice@example.org",
+            "--client-id",
+            "abcdefgh15",
+            "--start",
+            "0001-01-01T00:00+01:00",
+            "--end",
+            "0001-01-01T00:10+01:00",
+        ],
+        capsys,
+    )
+    assert code == 2 and "Traceback" not in err and "out of range" in err

@@ -36,7 +36,21 @@ MAX_TRACE_POINTS = 200_000  # 1 Hz for more than two days: far beyond any sessio
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a timezone (e.g. 2026-11-25T08:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise ValueError("date-time out of range") from None
+
+
+#: Control characters other than tab and newline: PostgreSQL refuses NUL, and none belong in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def check_text(value: str, field: str) -> str:
+    """Refuse control characters in stored text, naming the field."""
+    if _CONTROL.search(value):
+        raise ValueError(f"{field}: must not contain control characters")
+    return value
 
 
 class SessionRecord(BaseModel):
@@ -65,9 +79,15 @@ class SessionRecord(BaseModel):
     def _tz(cls, value: datetime) -> datetime:
         return _aware(value)
 
+    @field_validator("notes")
+    @classmethod
+    def _notes(cls, value: str) -> str:
+        return check_text(value, "notes")
+
     @field_validator("planned_protocol")
     @classmethod
     def _protocol(cls, value: str) -> str:
+        check_text(value, "planned_protocol")
         if value.strip():
             try:
                 Protocol.parse(value)

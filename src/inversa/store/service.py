@@ -31,7 +31,7 @@ from inversa.store.models import (
     TableSession,
     User,
 )
-from inversa.store.records import CLIENT_ID_RE, SessionRecord
+from inversa.store.records import CLIENT_ID_RE, SessionRecord, check_text
 
 __all__ = [
     "CLI_ACTOR",
@@ -146,8 +146,12 @@ def _retry_once_on_race(attempt: Callable[[], tuple[int, bool]], client_id: str)
 
 
 def _bound(value: datetime) -> datetime:
-    """A range bound as UTC: SQLite compares stored UTC clock times and would ignore an offset."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """A time given to the store as UTC (naive taken as UTC): SQLite compares stored UTC clock times
+    and would ignore an offset. A time with no UTC equivalent (year 1 at +01:00) is a ValueError."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
 
 
 #: The columns of a patient profile that callers may set.
@@ -262,6 +266,10 @@ class Store:
             raise ValueError(f"email: not a valid address: {email!r}")
         if not display_name.strip():
             raise ValueError("display_name: must not be empty")
+        if len(display_name.strip()) > 200:
+            raise ValueError("display_name: at most 200 characters")
+        check_text(email, "email")
+        check_text(display_name, "display_name")
         try:
             with session_scope(self.engine) as db:
                 user = User(
@@ -419,7 +427,7 @@ class Store:
         from inversa.outcomes import score
 
         result = score(instrument, answers)
-        when = _utc(recorded_at) if recorded_at.tzinfo else recorded_at.replace(tzinfo=UTC)
+        when = _bound(recorded_at)
         with session_scope(self.engine) as db:
             self._check(db, actor, patient_id, None)
             if client_id is not None:
