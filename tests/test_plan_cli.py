@@ -312,10 +312,10 @@ def test_plan_bad_reports(
 
 
 def test_no_program_when_the_limits_leave_no_room(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["plan", *PERSON_ARGS, "--resting-bp", "150/95", "--format", "json"], capsys)
-    limits = limits_of([*PERSON_ARGS, "--resting-bp", "150/95"], capsys)
-    if limits["max_angle_deg"] >= 10:  # pragma: no cover - only if the engine's pressures fall a lot
-        pytest.skip("the engine now allows this person a program")
+    # a mean-pressure limit below this person's resting mean leaves no angle at all
+    tight = [*PERSON_ARGS, "--resting-bp", "150/95", "--map-limit", "100"]
+    code, out, err = run(["plan", *tight, "--format", "json"], capsys)
+    assert limits_of(tight, capsys)["max_angle_deg"] < 10
     assert code == 1 and out == ""
     assert_one_error_line(err, "no program")
 
