@@ -189,3 +189,26 @@ def test_resting_pressures_across_the_adult_range_are_reproduced() -> None:
         assert r.series["systolic_bp_mmhg"][i, -10:].mean() == pytest.approx(s, abs=1.5)
         assert r.series["diastolic_bp_mmhg"][i, -10:].mean() == pytest.approx(d, abs=1.5)
         assert r.series["heart_rate_bpm"][i, -10:].mean() == pytest.approx(h, abs=1.0)
+
+
+def test_a_person_the_model_cannot_calibrate_is_refused_or_marked() -> None:
+    """A pulse pressure of 180 mmHg at 40 bpm is beyond the calibration: refused by default, marked
+    (NaN circulation, reason kept) with on_error="mark" while the others keep their results."""
+    odd = Person.create(
+        sex="female",
+        age_years=80,
+        height_cm=160,
+        mass_kg=60,
+        resting_systolic_mmhg=220,
+        resting_diastolic_mmhg=40,
+        resting_heart_rate_bpm=40,
+    )
+    with pytest.raises(SimulationError, match="resting_systolic_mmhg: the model cannot reproduce"):
+        simulate([ADULT, odd], "lie flat for 20 s")
+    r = simulate([ADULT, odd, ADULT], "lie flat for 20 s", on_error="mark")
+    assert set(r.failures) == {1} and "cannot reproduce" in r.failures[1]
+    assert np.all(np.isnan(r.series["heart_rate_bpm"][1]))
+    assert np.all(np.isfinite(r.series["heart_rate_bpm"][[0, 2]]))
+    assert np.all(np.isfinite(r.series["stature_change_mm"][1]))  # the spine still ran
+    with pytest.raises(SimulationError, match="on_error"):
+        simulate(ADULT, "lie flat for 5 s", on_error="ignore")  # type: ignore[arg-type]

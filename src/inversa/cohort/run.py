@@ -237,8 +237,11 @@ def engine_evaluator(chunk: SampleChunk, ctx: EvalContext) -> ChunkOutput:
         record_interval_s=sim.record_interval_s,
         method=sim.method,
         chunk_size=max(1, len(people)),
-        **options,
+        **{"on_error": "mark", **options},
     )
+    for k, why in result.failures.items():  # the others in the batch keep their results
+        status[keep[k]] = SIMULATION_FAILED
+        reason[keep[k]] = why[:_MAX_REASON]
     summary, missing = summarise_series(result.series, ctx.outputs)
     columns: dict[str, NDArray[np.float64]] = {}
     for name, values in summary.items():

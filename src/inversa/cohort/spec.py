@@ -421,7 +421,7 @@ def _parameter_catalog() -> dict[str, ParameterInfo]:
 
 
 #: ``simulate`` arguments the cohort runner sets itself (not allowed in simulation.options).
-_SET_BY_COHORT = frozenset({"overrides", "dt_s", "record_interval_s", "method", "chunk_size"})
+_SET_BY_COHORT = frozenset({"overrides", "dt_s", "record_interval_s", "method", "chunk_size", "on_error"})
 
 
 def engine_catalog() -> Catalog:

@@ -60,6 +60,8 @@ class Result:
     settings: dict[str, Any] = field(default_factory=dict)
     #: Within-beat circulation trace when asked for: name -> [people, samples] (time_s included).
     pulsatile: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: People whose circulation could not be simulated (``on_error="mark"``): index -> reason.
+    failures: dict[int, str] = field(default_factory=dict)
 
     @property
     def n_people(self) -> int:

@@ -44,7 +44,9 @@ class Simulation:
     chunk_size: people integrated together, which bounds memory for large batches;
     circulation: run the pulsatile circulation too (beat-averaged series, RK4 at circulation_dt_s;
     with method "numpy" it runs its interpreted reference driver, about a hundred times slower);
-    pulsatile_trace: keep the within-beat trace (aortic and ventricular pressure...) every 10 ms.
+    pulsatile_trace: keep the within-beat trace (aortic and ventricular pressure...) every 10 ms;
+    on_error: "raise" refuses the batch when one person's circulation cannot be simulated; "mark"
+    gives that person NaN circulation series and the reason in ``Result.failures`` (cohorts).
     """
 
     people: tuple[Person, ...]
@@ -58,6 +60,7 @@ class Simulation:
     circulation: bool = True
     circulation_dt_s: float = 0.002
     pulsatile_trace: bool = False
+    on_error: Literal["raise", "mark"] = "raise"
 
     def __post_init__(self) -> None:
         if not self.people:
@@ -71,6 +74,8 @@ class Simulation:
             raise SimulationError(f"method must be 'compiled' or 'numpy', got {self.method!r}")
         if self.chunk_size < 1:
             raise SimulationError("chunk_size must be at least 1")
+        if self.on_error not in ("raise", "mark"):
+            raise SimulationError(f"on_error must be 'raise' or 'mark', got {self.on_error!r}")
         if not (0.0005 <= self.circulation_dt_s <= 0.0025):
             raise SimulationError(
                 "circulation_dt_s must be between 0.0005 and 0.0025 s (RK4 stability), "
@@ -190,6 +195,9 @@ def _assemble(
     )
 
 
+#: A person whose resting pressures the calibration misses by more than this is refused (or marked).
+MAX_CALIBRATION_RESIDUAL_MMHG = 10.0
+
 #: Circulation series added to the result, from the beat rows: name -> function of the beats.
 CIRCULATION_SERIES: tuple[str, ...] = (
     "heart_rate_bpm",
@@ -250,7 +258,8 @@ def _add_circulation(
     n = len(sim.people)
     series = {name: np.zeros((n, len(time_s))) for name in CIRCULATION_SERIES}
     traces = []
-    residuals = []
+    residuals: list[float] = []
+    failures: dict[int, str] = {}
     citations: list[str] = []
     try:
         columns = {k: override_column(v, n, k) for k, v in overrides.items()}
@@ -268,6 +277,11 @@ def _add_circulation(
             raise SimulationError(str(exc)) from None
         citations = params.citations
         for j, beats in enumerate(run.beats):
+            if len(beats) < 2 or not np.all(np.isfinite(beats)):
+                failures[lo + j] = "circulation: the simulation did not stay finite"
+                for name in CIRCULATION_SERIES:
+                    series[name][lo + j] = np.nan
+                continue
             values = _beat_values(beats)
             mid = beats[:, BEAT["end_s"]] - 0.5 * beats[:, BEAT["period_s"]]
             start_filtered = np.interp(0.0, mid, values["plasma_volume_change_ml"])
@@ -277,14 +291,19 @@ def _add_circulation(
         residuals.extend(run.calibration_residual_mmhg.tolist())
         if run.trace is not None:
             traces.append(run.trace)
-    worst = int(np.argmax(residuals))
-    if residuals[worst] > 10.0:
-        p = sim.people[worst]
-        raise SimulationError(
-            f"resting_systolic_mmhg: the model cannot reproduce person {worst}'s resting values "
-            f"({p.resting_systolic_mmhg or 'default'}/{p.resting_diastolic_mmhg or 'default'} mmHg, "
-            f"{p.resting_heart_rate_bpm or 'default'} bpm): off by {residuals[worst]:.0f} mmHg"
-        )
+    for i, residual in enumerate(residuals):
+        if residual > MAX_CALIBRATION_RESIDUAL_MMHG and i not in failures:
+            p = sim.people[i]
+            failures[i] = (
+                f"resting_systolic_mmhg: the model cannot reproduce person {i}'s resting values "
+                f"({p.resting_systolic_mmhg or 'default'}/{p.resting_diastolic_mmhg or 'default'} mmHg, "
+                f"{p.resting_heart_rate_bpm or 'default'} bpm): off by {residual:.0f} mmHg"
+            )
+            for name in CIRCULATION_SERIES:
+                series[name][i] = np.nan
+    if failures and sim.on_error == "raise":
+        raise SimulationError(failures[min(failures)])
+    result.failures.update(failures)
     result.series.update(series)
     result.citations.extend(c for c in citations if c not in result.citations)
     result.settings["circulation_dt_s"] = dt
@@ -307,6 +326,7 @@ def simulate(
     circulation: bool = True,
     circulation_dt_s: float = 0.002,
     pulsatile_trace: bool = False,
+    on_error: Literal["raise", "mark"] = "raise",
 ) -> Result:
     """Simulate people (one Person or many) on a protocol (a Protocol or its text)."""
     group = (people,) if isinstance(people, Person) else tuple(people)
@@ -323,4 +343,5 @@ def simulate(
         circulation=circulation,
         circulation_dt_s=circulation_dt_s,
         pulsatile_trace=pulsatile_trace,
+        on_error=on_error,
     ).run()
