@@ -16,7 +16,6 @@ Engine runs are shared through a cache (each distinct person and criteria is com
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,7 +26,6 @@ import pytest
 
 import inversa.cli.safety as safety_cli
 from inversa.body import Person
-from inversa.cli import main as cli_main
 from inversa.cli.main import main
 from inversa.programs import ProgramSettings, generate_program
 from inversa.safety import (
@@ -273,20 +271,6 @@ def test_the_hardest_planned_session_simulated_stays_within_the_criteria() -> No
 
 
 # ------------------------------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture(autouse=True, scope="module")
-def registered() -> Iterator[None]:
-    """The lead registers `limits` and `plan` in main.py; until then register them the same way here."""
-    names = {c.name for c in cli_main.app.registered_commands}
-    added = []
-    for name, fn in (("limits", safety_cli.limits_cmd), ("plan", safety_cli.plan_cmd)):
-        if name not in names:
-            cli_main.app.command(name)(fn)
-            added.append(cli_main.app.registered_commands[-1])
-    yield
-    for info in added:
-        cli_main.app.registered_commands.remove(info)
 
 
 @pytest.fixture

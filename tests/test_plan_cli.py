@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
@@ -24,7 +23,6 @@ from hypothesis import strategies as st
 
 import inversa.cli.safety as safety_cli
 from inversa.body import Person
-from inversa.cli import main as cli_main
 from inversa.cli.main import main
 from inversa.programs import STYLES, ProgramSettings, generate_program
 from inversa.programs.plan import MIN_RETURN_REST_MIN
@@ -68,20 +66,6 @@ def limits_for(who: Person, criteria: LimitCriteria = DEFAULT_CRITERIA) -> Perso
 def cached_compute(who: Person, criteria: LimitCriteria | None = None) -> PersonalLimits:
     """The CLI's compute_limits through the module cache (same results, computed once)."""
     return limits_for(who, criteria if criteria is not None else DEFAULT_CRITERIA)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def registered() -> Iterator[None]:
-    """The lead registers `limits` and `plan` in main.py; until then register them the same way here."""
-    names = {c.name for c in cli_main.app.registered_commands}
-    added = []
-    for name, fn in (("limits", safety_cli.limits_cmd), ("plan", safety_cli.plan_cmd)):
-        if name not in names:
-            cli_main.app.command(name)(fn)
-            added.append(cli_main.app.registered_commands[-1])
-    yield
-    for info in added:
-        cli_main.app.registered_commands.remove(info)
 
 
 @pytest.fixture(autouse=True)
