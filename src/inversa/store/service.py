@@ -507,6 +507,187 @@ class Store:
             )
             return None if row is None else dict(row.schedule)
 
+    # ----------------------------------------------------------------- screenings
+    def save_screening(
+        self,
+        actor: Actor,
+        patient_id: int,
+        screening_version: str,
+        answers: dict[str, Any],
+        decision: str,
+        findings: list[dict[str, Any]],
+        expires_at: datetime,
+    ) -> int:
+        """Store one completed screening (the answers, the decision and every finding with its
+        reason) for the patient; returns its id. Earlier screenings are kept as history."""
+        if not screening_version.strip() or len(screening_version) > 40:
+            raise ValueError("screening_version: 1 to 40 characters")
+        if not decision.strip() or len(decision) > 20:
+            raise ValueError("decision: 1 to 20 characters")
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, None)
+            row = Screening(
+                patient_id=patient_id,
+                screening_version=screening_version,
+                answers=answers,
+                decision=decision,
+                findings=findings,
+                expires_at=_utc(expires_at),
+                created_by_id=actor.user_id,
+            )
+            db.add(row)
+            db.flush()
+            self._audit(db, actor, "create", "screening", row.id, patient_id, decision=decision)
+            return row.id
+
+    def latest_screening(
+        self, actor: Actor, patient_id: int, reason: str | None = None
+    ) -> dict[str, Any] | None:
+        """The patient's most recent screening with its clinician overrides (oldest first), or None."""
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, reason)
+            row = db.scalar(
+                select(Screening)
+                .where(Screening.patient_id == patient_id)
+                .order_by(Screening.created_at.desc(), Screening.id.desc())
+            )
+            self._audit(db, actor, "read", "screening", None if row is None else row.id, patient_id, reason)
+            if row is None:
+                return None
+            overrides = db.scalars(
+                select(ScreeningOverride)
+                .where(ScreeningOverride.screening_id == row.id)
+                .order_by(ScreeningOverride.created_at, ScreeningOverride.id)
+            ).all()
+            out = _columns(
+                row,
+                ("id", "screening_version", "answers", "decision", "findings", "created_at", "expires_at"),
+            )
+            out["overrides"] = [
+                _columns(o, ("id", "item", "new_class", "reason", "clinician_id", "created_at"))
+                for o in overrides
+            ]
+            return out
+
+    def add_override(self, actor: Actor, screening_id: int, item: str, new_class: str, reason: str) -> int:
+        """A linked clinician reclassifies one finding of a screening (for example clears an eye
+        finding after an examination), with a reason; returns the override's id. Audited."""
+        if actor.role is not Role.CLINICIAN:
+            raise AccessDeniedError("only a linked clinician overrides a screening finding")
+        if not item.strip() or len(item) > 80:
+            raise ValueError("item: 1 to 80 characters")
+        if not new_class.strip() or len(new_class) > 20:
+            raise ValueError("new_class: 1 to 20 characters")
+        if not reason.strip():
+            raise ValueError("reason: a reason is required to override a finding")
+        if len(reason) > 2000:
+            raise ValueError("reason: at most 2000 characters")
+        check_text(reason, "reason")
+        with session_scope(self.engine) as db:
+            screening = db.get(Screening, screening_id)
+            if screening is None:
+                raise NotFoundError(f"no screening with id {screening_id}")
+            self._check(db, actor, screening.patient_id, None)
+            if item not in {str(f.get("item")) for f in screening.findings if isinstance(f, dict)}:
+                raise ValueError(f"item: the screening has no finding {item!r}")
+            row = ScreeningOverride(
+                screening_id=screening_id,
+                item=item,
+                new_class=new_class,
+                reason=reason.strip(),
+                clinician_id=actor.user_id,
+            )
+            db.add(row)
+            db.flush()
+            self._audit(
+                db,
+                actor,
+                "create",
+                "screening_override",
+                row.id,
+                screening.patient_id,
+                reason.strip(),
+                item=item,
+                new_class=new_class,
+            )
+            return row.id
+
+    # ----------------------------------------------------------------- programs
+    def save_program(
+        self,
+        actor: Actor,
+        patient_id: int,
+        plan: dict[str, Any],
+        target_angle_deg: float | None = None,
+        ceiling_angle_deg: float | None = None,
+    ) -> int:
+        """Make ``plan`` the patient's active program (earlier ones stay as inactive history);
+        returns its id. A patient cannot raise a ceiling: their new program keeps the lower of
+        its own ceiling and the one in force. Angles are degrees head-down, 0 to 90."""
+        for name, value in (("target_angle_deg", target_angle_deg), ("ceiling_angle_deg", ceiling_angle_deg)):
+            if value is not None and not 0.0 <= value <= 90.0:
+                raise ValueError(f"{name}: {value} is outside 0-90 degrees head-down")
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, None)
+            current = db.scalars(
+                select(Program).where(Program.patient_id == patient_id, Program.active.is_(True))
+            ).all()
+            if actor.role is Role.PATIENT:
+                ceilings = [p.ceiling_angle_deg for p in current if p.ceiling_angle_deg is not None]
+                if ceilings:
+                    in_force = min(ceilings)
+                    ceiling_angle_deg = (
+                        in_force if ceiling_angle_deg is None else min(ceiling_angle_deg, in_force)
+                    )
+            if (
+                target_angle_deg is not None
+                and ceiling_angle_deg is not None
+                and target_angle_deg > ceiling_angle_deg
+            ):
+                raise ValueError(
+                    f"target_angle_deg: {target_angle_deg} is above the ceiling of {ceiling_angle_deg} deg"
+                )
+            for old in current:
+                old.active = False
+            row = Program(
+                patient_id=patient_id,
+                plan=plan,
+                target_angle_deg=target_angle_deg,
+                ceiling_angle_deg=ceiling_angle_deg,
+                active=True,
+            )
+            db.add(row)
+            db.flush()
+            self._audit(
+                db,
+                actor,
+                "create",
+                "program",
+                row.id,
+                patient_id,
+                target_angle_deg=target_angle_deg,
+                ceiling_angle_deg=ceiling_angle_deg,
+            )
+            return row.id
+
+    def active_program(
+        self, actor: Actor, patient_id: int, reason: str | None = None
+    ) -> dict[str, Any] | None:
+        """The patient's program in force (plan, target and ceiling), or None."""
+        with session_scope(self.engine) as db:
+            self._check(db, actor, patient_id, reason)
+            row = db.scalar(
+                select(Program)
+                .where(Program.patient_id == patient_id, Program.active.is_(True))
+                .order_by(Program.created_at.desc(), Program.id.desc())
+            )
+            self._audit(db, actor, "read", "program", None if row is None else row.id, patient_id, reason)
+            if row is None:
+                return None
+            return _columns(
+                row, ("id", "plan", "target_angle_deg", "ceiling_angle_deg", "active", "created_at")
+            )
+
     # ----------------------------------------------------------------- whole record
     def patient_record(
         self,
