@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from inversa import __version__
 from inversa.store import Store, StoreError, current_revision, head_revision, make_engine, upgrade
 from inversa.store.db import known_revisions
-from inversa.web import accounts
+from inversa.web import accounts, clinician_pages, guided, patient_pages
 from inversa.web.api import router as api_router
 from inversa.web.auth import SetupCode, WebContext
 from inversa.web.config import Settings, load_secret_key
@@ -121,6 +121,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(patient_pages.router)
+    app.include_router(guided.router)
+    app.include_router(clinician_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)  # outermost: every answer gets them
