@@ -22,6 +22,7 @@ from inversa.physiology.layout import override_column
 from inversa.physiology.spine import gravity_traction_fraction
 from inversa.protocol import LeafSpan, Protocol
 from inversa.simulation.circulation import BEAT, TRACE, CalibrationError, run_circulation
+from inversa.simulation.circulation_fast import ROW, run_circulation_averaged
 from inversa.simulation.result import Result, StepSummary
 from inversa.simulation.solvers import rk4_compiled, rk4_numpy
 
@@ -44,6 +45,9 @@ class Simulation:
     chunk_size: people integrated together, which bounds memory for large batches;
     circulation: run the pulsatile circulation too (beat-averaged series, RK4 at circulation_dt_s;
     with method "numpy" it runs its interpreted reference driver, about a hundred times slower);
+    circulation_model: "pulsatile" (the reference: beats, RK4 every 2 ms) or "averaged" (the fast
+    beat-averaged variant for cohorts and interactive use: steps of circulation_averaged_dt_s,
+    held within 5 % of the pulsatile model's steady states; docs/circulation-fast.md);
     pulsatile_trace: keep the within-beat trace (aortic and ventricular pressure...) every 10 ms;
     on_error: "raise" refuses the batch when one person's circulation cannot be simulated; "mark"
     gives that person NaN circulation series and the reason in ``Result.failures`` (cohorts).
@@ -61,6 +65,8 @@ class Simulation:
     circulation_dt_s: float = 0.002
     pulsatile_trace: bool = False
     on_error: Literal["raise", "mark"] = "raise"
+    circulation_model: Literal["pulsatile", "averaged"] = "pulsatile"
+    circulation_averaged_dt_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.people:
@@ -81,6 +87,17 @@ class Simulation:
                 "circulation_dt_s must be between 0.0005 and 0.0025 s (RK4 stability), "
                 f"got {self.circulation_dt_s:g}"
             )
+        if self.circulation_model not in ("pulsatile", "averaged"):
+            raise SimulationError(
+                f"circulation_model must be 'pulsatile' or 'averaged', got {self.circulation_model!r}"
+            )
+        if not (0.1 <= self.circulation_averaged_dt_s <= 2.0):
+            raise SimulationError(
+                "circulation_averaged_dt_s must be between 0.1 and 2 s, "
+                f"got {self.circulation_averaged_dt_s:g}"
+            )
+        if self.pulsatile_trace and self.circulation_model == "averaged":
+            raise SimulationError("pulsatile_trace: the averaged circulation has no beats to trace")
         unknown = sorted(set(self.overrides or {}) - set(model.OVERRIDABLE) - set(circ.OVERRIDABLE))
         if unknown:
             raise SimulationError(f"unknown parameter override(s): {', '.join(unknown)}")
@@ -239,6 +256,42 @@ def _beat_values(beats: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
     }
 
 
+def _fill_averaged(
+    rows: NDArray[np.float64],
+    time_s: NDArray[np.float64],
+    series: dict[str, NDArray[np.float64]],
+    failures: dict[int, str],
+    lo: int,
+) -> None:
+    """Put the averaged circulation's per-step rows on the result's time grid."""
+    col = {name: rows[:, :, ROW[name]] for name, _ in ROW.blocks}
+    values = {
+        "heart_rate_bpm": col["heart_rate_bpm"],
+        "systolic_bp_mmhg": col["systolic_mmhg"],
+        "diastolic_bp_mmhg": col["diastolic_mmhg"],
+        "mean_arterial_pressure_mmhg": col["mean_mmhg"],
+        "head_arterial_pressure_mmhg": col["head_arterial_mmhg"],
+        "head_venous_pressure_mmhg": col["head_venous_mmhg"],
+        "intraocular_pressure_mmhg": col["intraocular_mmhg"],
+        "central_venous_pressure_mmhg": col["central_venous_mmhg"],
+        "stroke_volume_ml": col["stroke_volume_ml"],
+        "cardiac_output_l_min": col["stroke_volume_ml"] * col["heart_rate_bpm"] / 1000.0,
+        "leg_blood_volume_ml": col["leg_volume_ml"],
+        "thoracic_blood_volume_ml": col["thoracic_volume_ml"],
+        "plasma_volume_change_ml": -(col["filtered_ml"] - col["filtered_ml"][:, :1]),
+        "total_blood_volume_ml": col["blood_volume_ml"],
+    }
+    for j in range(rows.shape[0]):
+        t = rows[j, :, ROW["time_s"]]
+        if not np.all(np.isfinite(rows[j])):
+            failures[lo + j] = "circulation: the simulation did not stay finite"
+            for name in CIRCULATION_SERIES:
+                series[name][lo + j] = np.nan
+            continue
+        for name in CIRCULATION_SERIES:
+            series[name][lo + j] = np.interp(time_s, t, values[name][j])
+
+
 def _add_circulation(
     sim: Simulation, result: Result, time_s: NDArray[np.float64], overrides: Mapping[str, Override]
 ) -> None:
@@ -270,12 +323,21 @@ def _add_circulation(
         sub_over = {k: v[lo:hi] for k, v in columns.items()}
         try:
             params = circ.build_parameters(sim.people[lo:hi], sub_over)
-            run = run_circulation(
-                params, angle, duration, dt, compiled=sim.method == "compiled", trace_every=trace_every
-            )
+            if sim.circulation_model == "averaged":
+                fast = run_circulation_averaged(
+                    params, angle, duration, sim.circulation_averaged_dt_s, compiled=sim.method == "compiled"
+                )
+            else:
+                run = run_circulation(
+                    params, angle, duration, dt, compiled=sim.method == "compiled", trace_every=trace_every
+                )
         except (ValueError, CalibrationError) as exc:
             raise SimulationError(str(exc)) from None
         citations = params.citations
+        if sim.circulation_model == "averaged":
+            _fill_averaged(fast.rows, time_s, series, failures, lo)
+            residuals.extend(fast.calibration_residual_mmhg.tolist())
+            continue
         for j, beats in enumerate(run.beats):
             if len(beats) < 2 or not np.all(np.isfinite(beats)):
                 failures[lo + j] = "circulation: the simulation did not stay finite"
@@ -306,7 +368,10 @@ def _add_circulation(
     result.failures.update(failures)
     result.series.update(series)
     result.citations.extend(c for c in citations if c not in result.citations)
-    result.settings["circulation_dt_s"] = dt
+    result.settings["circulation_model"] = sim.circulation_model
+    result.settings["circulation_dt_s"] = (
+        sim.circulation_averaged_dt_s if sim.circulation_model == "averaged" else dt
+    )
     result.settings["calibration_residual_mmhg"] = [round(r, 3) for r in residuals]
     if traces:
         trace = np.concatenate(traces)
@@ -327,6 +392,8 @@ def simulate(
     circulation_dt_s: float = 0.002,
     pulsatile_trace: bool = False,
     on_error: Literal["raise", "mark"] = "raise",
+    circulation_model: Literal["pulsatile", "averaged"] = "pulsatile",
+    circulation_averaged_dt_s: float = 1.0,
 ) -> Result:
     """Simulate people (one Person or many) on a protocol (a Protocol or its text)."""
     group = (people,) if isinstance(people, Person) else tuple(people)
@@ -344,4 +411,6 @@ def simulate(
         circulation_dt_s=circulation_dt_s,
         pulsatile_trace=pulsatile_trace,
         on_error=on_error,
+        circulation_model=circulation_model,
+        circulation_averaged_dt_s=circulation_averaged_dt_s,
     ).run()
