@@ -236,6 +236,7 @@ def engine_evaluator(chunk: SampleChunk, ctx: EvalContext) -> ChunkOutput:
         dt_s=sim.dt_s,
         record_interval_s=sim.record_interval_s,
         method=sim.method,
+        circulation_model=sim.circulation_model,
         chunk_size=max(1, len(people)),
         **{"on_error": "mark", **options},
     )

@@ -263,6 +263,9 @@ class SimulationSettings(BaseModel):
     dt_s: float = Field(default=0.25, ge=0.01, le=1.0)
     record_interval_s: float = Field(default=1.0, gt=0)
     method: Literal["compiled", "numpy"] = "compiled"
+    #: the circulation variant: "averaged" (fast, beat-averaged; held within 5 % of the pulsatile
+    #: model's steady states, docs/circulation-fast.md) or "pulsatile" (the reference, ~50x slower)
+    circulation_model: Literal["averaged", "pulsatile"] = "averaged"
     #: further keyword arguments of ``simulate`` by name, e.g. {"circulation": false}
     options: dict[str, bool | int | float | str] = Field(default_factory=dict)
 
@@ -421,7 +424,9 @@ def _parameter_catalog() -> dict[str, ParameterInfo]:
 
 
 #: ``simulate`` arguments the cohort runner sets itself (not allowed in simulation.options).
-_SET_BY_COHORT = frozenset({"overrides", "dt_s", "record_interval_s", "method", "chunk_size", "on_error"})
+_SET_BY_COHORT = frozenset(
+    {"overrides", "dt_s", "record_interval_s", "method", "chunk_size", "on_error", "circulation_model"}
+)
 
 
 def engine_catalog() -> Catalog:

@@ -75,6 +75,8 @@ _REFACTOR_SIN = 0.02
 _REFACTOR_STEPS = 8
 #: ... or when the heart period or the resistance factor has moved by this fraction.
 _REFACTOR_EFFECTOR = 0.03
+#: Step of the open-loop calibration (s).
+CALIBRATION_DT_S = 5.0
 
 
 def averaged_constants(n: int) -> NDArray[np.float64]:
@@ -402,6 +404,8 @@ def calibrate_averaged(
     f[:, av.F_CP] = q[:, cm.PC + cm.PA]
     drv = _AveragedDriver(q=q, f=f, x=_initial_state(q, params.blood_volume_ml), dt=dt, compiled=compiled)
     micro = [cm.PR + k for k in (6, 7, 8, 9)]
+    # open loop, the steps can be long: only the steady state counts (implicit Euler keeps it exact)
+    drv.dt = CALIBRATION_DT_S
     rows = drv.hold(0.0, 60.0, reflex_on=False)
     for it in range(8):
         mean = _last(rows, "mean_mmhg")
@@ -437,6 +441,7 @@ def calibrate_averaged(
         for r, vein in enumerate(cm.FILTER_VEINS):
             q[j, cm.PFR + r] = work[vein]
     q[:, cm.PFK : cm.PFK + cm.N_FILT] = fk
+    drv.dt = dt
     drv.reset_reflexes()
     tau = q[:, cm.F_TAU].copy()
     q[:, cm.F_TAU] = 5.0
