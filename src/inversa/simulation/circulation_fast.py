@@ -71,8 +71,8 @@ _Q_SETPOINT_CARDIOPULMONARY = cm.PARAMS["setpoint_cardiopulmonary"]
 _Q_VENOUS_TONE_SHARE = cm.PARAMS["venous_tone_share"]
 _Q_VENOUS_TONE_MAX_FRACTION = cm.PARAMS["venous_tone_max_fraction"]
 #: Refactorise the step matrix when sin(angle) has moved this much since the last factorisation.
-_REFACTOR_SIN = 0.02
-_REFACTOR_STEPS = 8
+_REFACTOR_SIN = 0.04
+_REFACTOR_STEPS = 30
 #: ... or when the heart period or the resistance factor has moved by this fraction.
 _REFACTOR_EFFECTOR = 0.03
 #: Step of the open-loop calibration (s).
@@ -157,7 +157,8 @@ def _drive_averaged(
     reflex_on: bool,
     rows: NDArray[np.float64],
 ) -> None:
-    """Integrate every person over ``n_steps`` steps; sin_grid[k] is sin(angle) at the end of step k."""
+    """Integrate every person over ``n_steps`` steps of linearly implicit Euler; sin_grid[k] is
+    sin(angle) at the start of step k, and rows[:, k] hold the values at that time."""
     n, s = x.shape
     f0 = np.empty(s)
     f1 = np.empty(s)
@@ -165,6 +166,7 @@ def _drive_averaged(
     mat = np.empty((s, s))
     piv = np.zeros(s, dtype=np.int64)
     aux = np.zeros(av.N_AUX_FAST)
+    scratch = np.zeros(av.N_AUX_FAST)
     work = np.empty(cm.N_COMP)
     conv = np.zeros(6)
     n_hist = ring.shape[2]
@@ -180,44 +182,13 @@ def _drive_averaged(
         since = 0
         for step in range(n_steps):
             sa = sin_grid[step]
-            if (
-                abs(sa - last_sin) > _REFACTOR_SIN
-                or since >= _REFACTOR_STEPS
-                or abs(ej[cm.E_T] - last_t) > _REFACTOR_EFFECTOR * last_t
-                or abs(ej[cm.E_R] - last_r) > _REFACTOR_EFFECTOR * last_r
-            ):
-                # step matrix I - h J, J by forward differences at the current state and angle
-                rhs(xj, qj, fj, ej, sa, f0, aux, work)
-                for m in range(s):
-                    xp[m] = xj[m]
-                for c in range(s):
-                    hstep = 1e-6 * max(abs(xj[c]), 1.0)
-                    xp[c] = xj[c] + hstep
-                    rhs(xp, qj, fj, ej, sa, f1, aux, work)
-                    xp[c] = xj[c]
-                    for m in range(s):
-                        mat[m, c] = -dt * (f1[m] - f0[m]) / hstep
-                for m in range(s):
-                    mat[m, m] += 1.0
-                factor(mat, piv)
-                last_sin = sa
-                last_t = ej[cm.E_T]
-                last_r = ej[cm.E_R]
-                since = 0
-            since += 1
+            # the state at the start of the step: derivatives, and the values reported for it
             rhs(xj, qj, fj, ej, sa, f0, aux, work)
-            for m in range(s):
-                f0[m] *= dt
-            solve(mat, piv, f0)
-            for m in range(s):
-                xj[m] += f0[m]
-            rhs(xj, qj, fj, ej, sa, f1, aux, work)
-            # the reported values at the end of the step
             row = rows[j, step]
             mean = aux[0]
             sv = aux[av.A_SV_L]
             pulse = fj[av.F_KAPPA] * sv / fj[av.F_CA]
-            row[0] = t0 + (step + 1) * dt
+            row[0] = t0 + step * dt
             row[1] = 60.0 / ej[cm.E_T]
             row[2] = mean + (1.0 - fj[av.F_PHI]) * pulse
             row[3] = mean - fj[av.F_PHI] * pulse
@@ -242,6 +213,35 @@ def _drive_averaged(
             row[13] = bsum
             row[14] = aux[1]
             row[15] = aux[3]
+            if (
+                abs(sa - last_sin) > _REFACTOR_SIN
+                or since >= _REFACTOR_STEPS
+                or abs(ej[cm.E_T] - last_t) > _REFACTOR_EFFECTOR * last_t
+                or abs(ej[cm.E_R] - last_r) > _REFACTOR_EFFECTOR * last_r
+            ):
+                # step matrix I - h J, J by forward differences at the current state and angle
+                for m in range(s):
+                    xp[m] = xj[m]
+                for c in range(s):
+                    hstep = 1e-6 * max(abs(xj[c]), 1.0)
+                    xp[c] = xj[c] + hstep
+                    rhs(xp, qj, fj, ej, sa, f1, scratch, work)
+                    xp[c] = xj[c]
+                    for m in range(s):
+                        mat[m, c] = -dt * (f1[m] - f0[m]) / hstep
+                for m in range(s):
+                    mat[m, m] += 1.0
+                factor(mat, piv)
+                last_sin = sa
+                last_t = ej[cm.E_T]
+                last_r = ej[cm.E_R]
+                since = 0
+            since += 1
+            for m in range(s):
+                f0[m] *= dt
+            solve(mat, piv, f0)
+            for m in range(s):
+                xj[m] += f0[m]
             # reflexes: the sensed errors enter the history, the effectors follow the convolution
             pos = pos_arr[j]
             ring[j, 0, pos] = 0.5 * (aux[1] + aux[0]) - qj[_Q_SETPOINT_ARTERIAL]
@@ -475,12 +475,8 @@ def run_circulation_averaged(
     n_steps = max(1, math.ceil(duration_s / dt - 1e-9))
     start_sin = float(np.sin(np.radians(angle_deg(np.zeros(1)))[0]))
     drv, residual = calibrate_averaged(params, dt, compiled, start_sin)
-    lead = drv.hold(start_sin, 20.0, reflex_on=True, t0=-20.0)
-    times = np.asarray((np.arange(n_steps) + 1.0) * dt, dtype=np.float64)
+    drv.hold(start_sin, 20.0, reflex_on=True, t0=-20.0)
+    times = np.asarray(np.arange(n_steps + 1) * dt, dtype=np.float64)
     sin_grid = np.sin(np.radians(angle_deg(times)))
     rows = drv.run(sin_grid, 0.0, reflex_on=True)
-    first = lead[:, -1:, :].copy()
-    first[:, 0, ROW["time_s"]] = 0.0
-    return AveragedRun(
-        rows=np.concatenate([first, rows], axis=1), params=params, calibration_residual_mmhg=residual
-    )
+    return AveragedRun(rows=rows, params=params, calibration_residual_mmhg=residual)

@@ -69,15 +69,15 @@ class Agreement:
 
     def allowed(self, series: str) -> np.ndarray:
         """The allowance per angle and person: 5 % of the reference or the absolute one."""
-        absolute = dict((s, a) for s, _, a in QUANTITIES)[series]
-        rel = RELATIVE_TOLERANCE * np.abs(self.pulsatile[series])
-        return rel if absolute is None else np.maximum(rel, absolute)
+        absolute = {s: a for s, _, a in QUANTITIES}[series]
+        rel = np.asarray(RELATIVE_TOLERANCE * np.abs(self.pulsatile[series]), dtype=float)
+        return rel if absolute is None else np.asarray(np.maximum(rel, absolute), dtype=float)
 
     def difference(self, series: str) -> np.ndarray:
-        return self.averaged[series] - self.pulsatile[series]
+        return np.asarray(self.averaged[series] - self.pulsatile[series], dtype=float)
 
     def within(self, series: str) -> np.ndarray:
-        return np.abs(self.difference(series)) <= self.allowed(series)
+        return np.asarray(np.abs(self.difference(series)) <= self.allowed(series), dtype=bool)
 
 
 def _protocol(angle_deg: float) -> str:
@@ -96,7 +96,7 @@ def compare_models(
     out: dict[str, dict[str, list[np.ndarray]]] = {"pulsatile": {}, "averaged": {}}
     for angle in angles_deg:
         for model in ("pulsatile", "averaged"):
-            result = simulate(group, _protocol(angle), circulation_model=model)  # type: ignore[arg-type]
+            result = simulate(group, _protocol(angle), circulation_model=model)
             for series, _, _ in QUANTITIES:
                 out[model].setdefault(series, []).append(result.series[series][:, -10:].mean(axis=1))
     return Agreement(
