@@ -300,15 +300,7 @@ async def setup(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------------- start pages
-@router.get("/patient")
-async def patient_home(request: Request) -> Response:
-    principal = await _page_user(request, Role.PATIENT)
-    if isinstance(principal, Response):
-        return principal
-    ctx = context(request)
-    sessions = await run_in_threadpool(ctx.store.sessions, principal.actor, principal.user.id)
-    rows = [_session_row(s) for s in reversed(sessions)]
-    return render(request, "patient_home.html", principal, sessions=rows)
+# /patient (the patient start page) lives in patient_pages.py.
 
 
 def _session_row(session: dict[str, Any]) -> dict[str, Any]:
@@ -323,14 +315,7 @@ def _session_row(session: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/clinician")
-async def clinician_home(request: Request) -> Response:
-    principal = await _page_user(request, Role.CLINICIAN)
-    if isinstance(principal, Response):
-        return principal
-    engine = context(request).store.engine
-    patients = await run_in_threadpool(accounts.linked_patients, engine, principal.actor)
-    return render(request, "clinician_home.html", principal, patients=patients)
+# /clinician: see clinician_pages.py
 
 
 # ------------------------------------------------------------------------------------------- admin
