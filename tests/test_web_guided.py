@@ -22,6 +22,7 @@ from inversa.web import create_app
 from inversa.web.config import Settings
 from inversa.web.guided import CONSERVATIVE_ANGLE_DEG
 from inversa.web.serve import set_password
+from test_web_clinician import save_screening
 
 FAST = Settings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
 PASSWORD = "correct horse battery"
@@ -43,9 +44,12 @@ def env(db_url: str) -> Iterator[Env]:
         yield Env(client, app.state.inversa.store)
 
 
-def make_user(env: Env, role: Role, email: str) -> int:
+def make_user(env: Env, role: Role, email: str, screened: bool = True) -> int:
+    """An account; a patient is screened clear (today) unless ``screened`` is False."""
     uid = env.store.create_user(CLI_ACTOR, email, email.split("@")[0].title(), role)
     set_password(env.store, email, PASSWORD, FAST)
+    if role is Role.PATIENT and screened:
+        save_screening(env.store, uid)
     return uid
 
 
@@ -279,3 +283,24 @@ def test_a_bad_upload_is_refused_naming_the_field(env: Env, change: dict[str, An
     assert answer.status_code == 422, answer.text
     assert field in answer.json()["detail"][0]["loc"]
     assert env.store.sessions(CLI_ACTOR, pid) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        (None, "Complete your screening first"),
+        ({"diabetic_retinopathy": "yes"}, "clearance"),
+        ({"heart_disease": "yes"}, "do not invert"),
+    ],
+)
+def test_no_session_without_a_screening_that_allows_it(
+    env: Env, changes: dict[str, str] | None, said: str
+) -> None:
+    pid = make_user(env, Role.PATIENT, "ana@example.org", screened=False)
+    if changes is not None:
+        save_screening(env.store, pid, **changes)
+    login(env, "ana@example.org")
+    page = env.client.get("/patient/session")
+    assert page.status_code == 200
+    assert said in page.text
+    assert "guided.js" not in page.text and 'id="plan"' not in page.text

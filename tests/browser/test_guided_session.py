@@ -26,6 +26,7 @@ from browser_support import CHROMIUM, LiveServer, shot, sign_in
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, expect
 
 from inversa.store import CLI_ACTOR, Role
+from test_web_clinician import save_screening
 
 G = 9.80665
 HEART_RATE_SERVICE = "0000180d-0000-1000-8000-00805f9b34fb"
@@ -198,6 +199,7 @@ def short_plan() -> dict[str, Any]:
 
 def patient_with_program(server: LiveServer, email: str) -> int:
     pid = server.user(Role.PATIENT, email)
+    save_screening(server.store, pid)  # screened clear: the page guides no session without it
     server.store.save_program(CLI_ACTOR, pid, short_plan(), target_angle_deg=20, ceiling_angle_deg=30)
     return pid
 

@@ -32,6 +32,7 @@ from inversa.protocol.model import executed_leaves, leaf_end_angle_deg
 from inversa.store import SYMPTOMS, Role
 from inversa.web.auth import Principal, context
 from inversa.web.pages import _errors, _page_user, render
+from inversa.web.patient_pages import session_refusal
 
 __all__ = [
     "CONSERVATIVE_ANGLE_DEG",
@@ -316,8 +317,13 @@ async def guided_session(request: Request) -> Response:
         return principal
     store = context(request).store
     pid = principal.user.id
-    program = await run_in_threadpool(store.active_program, principal.actor, pid)
     now = datetime.now().astimezone()
+    # no guided session without a screening that allows inversion (the same rule as limits/program)
+    stored = await run_in_threadpool(store.latest_screening, principal.actor, pid)
+    refusal = session_refusal(stored, now.date())
+    if refusal is not None:
+        return render(request, "guided_refused.html", principal, refusal=refusal)
+    program = await run_in_threadpool(store.active_program, principal.actor, pid)
     midnight = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
     today_sessions = await run_in_threadpool(
         store.sessions, principal.actor, pid, midnight, midnight + timedelta(days=1)

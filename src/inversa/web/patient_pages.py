@@ -92,6 +92,7 @@ __all__ = [
     "router",
     "screening_from_stored",
     "screening_refusal",
+    "session_refusal",
 ]
 
 router = APIRouter(include_in_schema=False)
@@ -207,6 +208,18 @@ def screening_refusal(result: ScreeningResult, today: date) -> str | None:
             f"limits or program are given. Items: {why}"
         )
     return None
+
+
+def session_refusal(stored: Mapping[str, Any] | None, today: date) -> str | None:
+    """Why no session may be guided on the table today (no screening, an unreadable, expired,
+    blocking or not yet cleared one), or None when the latest screening allows inversion."""
+    if stored is None:
+        return "Complete your screening first: it checks what could make inverting unsafe for you."
+    try:
+        result, _ = screening_from_stored(stored)
+    except ScreeningError:
+        return "Your stored screening no longer fits the current questionnaire: please screen again."
+    return screening_refusal(result, today)
 
 
 def personal_limits(person: Person, result: ScreeningResult) -> PersonalLimits:
