@@ -115,19 +115,15 @@ def nof1_plan(
 
 def nof1_result(store: Store, pid: int, reason: str | None = None) -> dict[str, Any] | None:
     """Analyse the latest experiment with the daily NRS entries logged during it (None if none)."""
-    from inversa.outcomes.nof1 import DiaryEntry, Schedule, analyse
+    from inversa.outcomes.nof1 import Schedule, analyse, diary_from_responses
 
     saved = store.latest_experiment(CLI_ACTOR, pid, reason)
     if saved is None:
         return None
     schedule = Schedule.from_dict(saved)
-    by_day: dict[dt.date, int] = {}
-    for r in store.questionnaires(CLI_ACTOR, pid, instrument="nrs", reason=reason):
-        if r["score"] is not None:
-            local_day = dt.datetime.fromisoformat(r["recorded_at"]).astimezone().date()  # the diary's day
-            by_day[local_day] = int(r["score"])  # the last entry of the day counts
-    plan = schedule.days
-    diary = [DiaryEntry(day, pain, plan[day]) for day, pain in sorted(by_day.items()) if day in plan]
+    diary = diary_from_responses(
+        schedule, store.questionnaires(CLI_ACTOR, pid, instrument="nrs", reason=reason)
+    )
     if not diary:
         return {
             "status": "not_enough_data",

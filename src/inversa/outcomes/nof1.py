@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
 from typing import Any, Final, Literal, TypeAlias
@@ -51,6 +51,7 @@ __all__ = [
     "Status",
     "analyse",
     "diary_from_arrays",
+    "diary_from_responses",
     "plan_schedule",
     "simulate_diary",
 ]
@@ -985,3 +986,23 @@ def _texts(
                 "meaningful threshold or small compared with day-to-day variation."
             )
     return summary, recommendation
+
+
+def local_day(recorded_at: str) -> dt.date:
+    """The calendar day of a stored ISO date-time in this machine's time zone (the diary's day)."""
+    return dt.datetime.fromisoformat(recorded_at).astimezone().date()
+
+
+def diary_from_responses(
+    schedule: Schedule,
+    responses: Iterable[Mapping[str, Any]],
+    day_of: Callable[[str], dt.date] = local_day,
+) -> list[DiaryEntry]:
+    """The experiment's diary from stored daily pain (NRS) responses: the last entry of each day
+    counts, unscored entries and days outside the plan are left out; oldest first."""
+    by_day: dict[dt.date, int] = {}
+    for r in responses:
+        if r.get("score") is not None:
+            by_day[day_of(str(r["recorded_at"]))] = int(r["score"])
+    plan = schedule.days
+    return [DiaryEntry(day, pain, plan[day]) for day, pain in sorted(by_day.items()) if day in plan]

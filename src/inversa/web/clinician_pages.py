@@ -389,7 +389,7 @@ def compute_flags(record: Mapping[str, Any], now: datetime | None = None) -> lis
 def nof1_answer(schedule: Mapping[str, Any], nrs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The n-of-1 analysis of the experiment ``schedule`` from daily pain (NRS) responses: the last
     entry of each local day counts, days outside the plan are left out (as ``inversa nof1 analyse``)."""
-    from inversa.outcomes.nof1 import DiaryEntry, Nof1Error, Schedule, analyse
+    from inversa.outcomes.nof1 import Nof1Error, Schedule, analyse, diary_from_responses
 
     try:
         plan = Schedule.from_dict(schedule)
@@ -399,12 +399,9 @@ def nof1_answer(schedule: Mapping[str, Any], nrs: Sequence[Mapping[str, Any]]) -
             "summary": f"The stored experiment cannot be read: {exc}",
             "effect_mean": None,
         }
-    by_day: dict[date, int] = {}
-    for r in nrs:
-        if r.get("score") is not None:
-            by_day[_local_day(r["recorded_at"])] = int(r["score"])
-    days = plan.days
-    diary = [DiaryEntry(d, pain, days[d]) for d, pain in sorted(by_day.items()) if d in days]
+    from inversa.web.patient_pages import diary_day
+
+    diary = diary_from_responses(plan, nrs, diary_day)  # the same days as the patient's diary
     if not diary:
         return {
             "status": "not_enough_data",

@@ -47,10 +47,10 @@ from inversa.outcomes.nof1 import (
     MAX_PAIRS,
     MIN_BLOCK_DAYS,
     MIN_PAIRS,
-    DiaryEntry,
     Nof1Error,
     Schedule,
     analyse,
+    diary_from_responses,
     plan_schedule,
 )
 from inversa.outcomes.questionnaires import ODI_LICENCE_ENV, Instrument, Licence
@@ -84,6 +84,7 @@ from inversa.web.pages import _errors, _page_user, _session_row, _text, render
 __all__ = [
     "DIARY_SCHEDULE",
     "ScheduleRule",
+    "diary_day",
     "due_questionnaires",
     "nof1_answer",
     "person_from_profile",
@@ -235,6 +236,11 @@ def plan_json(program: Program, limits: PersonalLimits) -> dict[str, Any]:
     return {**program.to_dict(), "limits": limits.to_dict(), "adaptations": []}
 
 
+def diary_day(recorded_at: str) -> date:
+    """The diary day of a stored response: its UTC day (the diary form records days in UTC)."""
+    return datetime.fromisoformat(recorded_at).astimezone(UTC).date()
+
+
 def nof1_answer(store: Store, actor: Actor, patient_id: int) -> dict[str, Any] | None:
     """The latest personal experiment's schedule and its analysis from the daily pain (NRS)
     entries logged during it (as ``inversa nof1 analyse``), or None when there is none."""
@@ -242,12 +248,9 @@ def nof1_answer(store: Store, actor: Actor, patient_id: int) -> dict[str, Any] |
     if saved is None:
         return None
     schedule = Schedule.from_dict(saved)
-    by_day: dict[date, int] = {}
-    for r in store.questionnaires(actor, patient_id, instrument="nrs"):
-        if r["score"] is not None:  # days are UTC days, as the diary form records them
-            by_day[datetime.fromisoformat(r["recorded_at"]).astimezone(UTC).date()] = int(r["score"])
-    plan = schedule.days
-    diary = [DiaryEntry(day, pain, plan[day]) for day, pain in sorted(by_day.items()) if day in plan]
+    diary = diary_from_responses(
+        schedule, store.questionnaires(actor, patient_id, instrument="nrs"), diary_day
+    )
     if not diary:
         analysis: dict[str, Any] = {
             "status": "not_enough_data",
