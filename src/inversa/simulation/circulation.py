@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from inversa._compile import jit_uncached
+from inversa._compile import jit, jit_uncached
 from inversa.physiology.circulation import model as cm
 from inversa.physiology.layout import Layout
 
@@ -143,8 +143,30 @@ class CalibrationError(ValueError):
     """A person's resting values cannot be reached by the model; the message says which."""
 
 
+def _set_effectors(q: Any, eff: Any, conv: Any) -> float:
+    """Set one person's reflex effectors from the convolved errors ``conv`` (vagal and sympathetic
+    of the arterial error, then alpha-resistance and alpha-venous of the arterial and the
+    cardiopulmonary errors): contractility, resistance and venous tone go into ``eff``, each within
+    its clamp; returns the heart-period change (s). Shared by the pulsatile and averaged drivers."""
+    es = 1.0 - q[_Q_GAIN_CONTRACTILITY] * conv[1]
+    eff[cm.E_ES] = min(max(es, 0.5), 2.0)
+    rf = 1.0 - q[_Q_GAIN_RESISTANCE_ARTERIAL] * conv[2] - q[_Q_GAIN_RESISTANCE_CARDIOPULMONARY] * conv[3]
+    eff[cm.E_R] = min(max(rf, 0.4), 3.0)
+    dv0 = -(q[_Q_GAIN_VENOUS_ARTERIAL] * conv[4] + q[_Q_GAIN_VENOUS_CARDIOPULMONARY] * conv[5])
+    for r in range(cm.N_TONE):
+        cap = q[_Q_VENOUS_TONE_MAX_FRACTION] * q[cm.PU + cm.TONE_VEINS[r]]
+        eff[cm.E_V0 + r] = min(max(q[_Q_VENOUS_TONE_SHARE + r] * dv0, -cap), cap)
+    return float(q[_Q_GAIN_VAGAL] * conv[0] + q[_Q_GAIN_SYMPATHETIC] * conv[1])
+
+
+set_effectors_compiled = jit(_set_effectors)
+#: Interpreted effector update (the reference path).
+set_effectors = _set_effectors
+
+
 def _drive(
     rhs: Any,
+    effectors: Any,
     x: NDArray[np.float64],
     q: NDArray[np.float64],
     eff: NDArray[np.float64],
@@ -305,21 +327,7 @@ def _drive(
                         else:
                             conv[2 * kk - 2] = ca * dr
                             conv[2 * kk - 1] = cc * dr
-                    mj[_M_DT] = qj[_Q_GAIN_VAGAL] * conv[0] + qj[_Q_GAIN_SYMPATHETIC] * conv[1]
-                    es = 1.0 - qj[_Q_GAIN_CONTRACTILITY] * conv[1]
-                    ej[cm.E_ES] = min(max(es, 0.5), 2.0)
-                    rf = (
-                        1.0
-                        - qj[_Q_GAIN_RESISTANCE_ARTERIAL] * conv[2]
-                        - qj[_Q_GAIN_RESISTANCE_CARDIOPULMONARY] * conv[3]
-                    )
-                    ej[cm.E_R] = min(max(rf, 0.4), 3.0)
-                    dv0 = -(
-                        qj[_Q_GAIN_VENOUS_ARTERIAL] * conv[4] + qj[_Q_GAIN_VENOUS_CARDIOPULMONARY] * conv[5]
-                    )
-                    for r in range(cm.N_TONE):
-                        cap = qj[_Q_VENOUS_TONE_MAX_FRACTION] * qj[cm.PU + cm.TONE_VEINS[r]]
-                        ej[cm.E_V0 + r] = min(max(qj[_Q_VENOUS_TONE_SHARE + r] * dv0, -cap), cap)
+                    mj[_M_DT] = effectors(qj, ej, conv)
                 mj[_M_POS] = (pos + 1) % n_hist
         mj[_M_TB] = t_beat
         mj[_M_BEATS] = n_beats
@@ -403,8 +411,10 @@ class _Driver:
         self.misc[:, _MISC["n_beats"]] = 0.0
         driver: Callable[..., None] = _drive_compiled if self.compiled else _drive
         rhs = cm.rhs_compiled if self.compiled else cm.rhs
+        effectors = set_effectors_compiled if self.compiled else set_effectors
         driver(
             rhs,
+            effectors,
             self.x,
             self.q,
             self.eff,

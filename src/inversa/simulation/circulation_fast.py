@@ -25,7 +25,17 @@ from inversa.parameters import load_parameter_set
 from inversa.physiology.circulation import averaged as av
 from inversa.physiology.circulation import model as cm
 from inversa.physiology.layout import Layout
-from inversa.simulation.circulation import CalibrationError
+from inversa.simulation.circulation import (
+    _Q_DESC_THORACIC_SHARE,
+    _Q_HEART_PERIOD0_S,
+    _Q_HEART_PERIOD_MAX_S,
+    _Q_HEART_PERIOD_MIN_S,
+    _Q_SETPOINT_ARTERIAL,
+    _Q_SETPOINT_CARDIOPULMONARY,
+    CalibrationError,
+    set_effectors,
+    set_effectors_compiled,
+)
 
 __all__ = ["ROW", "AveragedRun", "run_circulation_averaged"]
 
@@ -55,21 +65,6 @@ ROW = Layout(
 )
 _PERIPHERAL = np.array([cm.ARCH, cm.UBA, cm.DESC, cm.RENA, cm.SPLA, cm.LEGA], dtype=np.int64)
 _THORACIC = np.array(cm.THORACIC, dtype=np.int64)
-_Q_DESC_THORACIC_SHARE = cm.PARAMS["desc_thoracic_share"]
-_Q_GAIN_CONTRACTILITY = cm.PARAMS["gain_contractility"]
-_Q_GAIN_RESISTANCE_ARTERIAL = cm.PARAMS["gain_resistance_arterial"]
-_Q_GAIN_RESISTANCE_CARDIOPULMONARY = cm.PARAMS["gain_resistance_cardiopulmonary"]
-_Q_GAIN_SYMPATHETIC = cm.PARAMS["gain_sympathetic"]
-_Q_GAIN_VAGAL = cm.PARAMS["gain_vagal"]
-_Q_GAIN_VENOUS_ARTERIAL = cm.PARAMS["gain_venous_arterial"]
-_Q_GAIN_VENOUS_CARDIOPULMONARY = cm.PARAMS["gain_venous_cardiopulmonary"]
-_Q_HEART_PERIOD0_S = cm.PARAMS["heart_period0_s"]
-_Q_HEART_PERIOD_MAX_S = cm.PARAMS["heart_period_max_s"]
-_Q_HEART_PERIOD_MIN_S = cm.PARAMS["heart_period_min_s"]
-_Q_SETPOINT_ARTERIAL = cm.PARAMS["setpoint_arterial"]
-_Q_SETPOINT_CARDIOPULMONARY = cm.PARAMS["setpoint_cardiopulmonary"]
-_Q_VENOUS_TONE_SHARE = cm.PARAMS["venous_tone_share"]
-_Q_VENOUS_TONE_MAX_FRACTION = cm.PARAMS["venous_tone_max_fraction"]
 #: Refactorise the step matrix when sin(angle) has moved this much since the last factorisation.
 _REFACTOR_SIN = 0.04
 _REFACTOR_STEPS = 30
@@ -140,6 +135,7 @@ def _solve(a: Any, piv: Any, b: Any) -> None:
 
 def _drive_averaged(
     rhs: Any,
+    effectors: Any,
     factor: Any,
     solve: Any,
     x: NDArray[np.float64],
@@ -262,21 +258,9 @@ def _drive_averaged(
                     else:
                         conv[2 * kk - 2] = ca
                         conv[2 * kk - 1] = cc
-                dperiod[j] = qj[_Q_GAIN_VAGAL] * conv[0] + qj[_Q_GAIN_SYMPATHETIC] * conv[1]
+                dperiod[j] = effectors(qj, ej, conv)
                 period = qj[_Q_HEART_PERIOD0_S] + dperiod[j]
                 ej[cm.E_T] = min(max(period, qj[_Q_HEART_PERIOD_MIN_S]), qj[_Q_HEART_PERIOD_MAX_S])
-                es = 1.0 - qj[_Q_GAIN_CONTRACTILITY] * conv[1]
-                ej[cm.E_ES] = min(max(es, 0.5), 2.0)
-                rf = (
-                    1.0
-                    - qj[_Q_GAIN_RESISTANCE_ARTERIAL] * conv[2]
-                    - qj[_Q_GAIN_RESISTANCE_CARDIOPULMONARY] * conv[3]
-                )
-                ej[cm.E_R] = min(max(rf, 0.4), 3.0)
-                dv0 = -(qj[_Q_GAIN_VENOUS_ARTERIAL] * conv[4] + qj[_Q_GAIN_VENOUS_CARDIOPULMONARY] * conv[5])
-                for r in range(cm.N_TONE):
-                    cap = qj[_Q_VENOUS_TONE_MAX_FRACTION] * qj[cm.PU + cm.TONE_VEINS[r]]
-                    ej[cm.E_V0 + r] = min(max(qj[_Q_VENOUS_TONE_SHARE + r] * dv0, -cap), cap)
             pos_arr[j] = (pos + 1) % n_hist
 
 
@@ -326,10 +310,15 @@ class _AveragedDriver:
         rows = np.zeros((n, len(sin_grid), ROW.size))
         if self.compiled:
             drive: Callable[..., None] = _drive_averaged_compiled
-            args: tuple[Any, ...] = (av.rhs_averaged_compiled, _factor_compiled, _solve_compiled)
+            args: tuple[Any, ...] = (
+                av.rhs_averaged_compiled,
+                set_effectors_compiled,
+                _factor_compiled,
+                _solve_compiled,
+            )
         else:
             drive = _drive_averaged
-            args = (av.rhs_averaged, _factor, _solve)
+            args = (av.rhs_averaged, set_effectors, _factor, _solve)
         drive(
             *args,
             self.x,

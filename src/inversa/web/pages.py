@@ -78,10 +78,10 @@ def render(
     return response
 
 
-async def _form(request: Request) -> FormData | None:
-    """The submitted form, or None when it is not a plain form of reasonable size."""
+async def _form(request: Request, max_fields: int = 30) -> FormData | None:
+    """The submitted form, or None when it is not a plain form of at most ``max_fields`` fields."""
     try:
-        return await request.form(max_files=0, max_fields=30)
+        return await request.form(max_files=0, max_fields=max_fields)
     except Exception:  # malformed multipart, too many fields, files: all answered as a bad form
         return None
 
@@ -91,9 +91,11 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-async def _submitted(request: Request, principal: Principal | None) -> FormData | Response:
+async def _submitted(
+    request: Request, principal: Principal | None, max_fields: int = 30
+) -> FormData | Response:
     """The form if its CSRF token is right, else the 403 (or 400) page to answer with."""
-    form = await _form(request)
+    form = await _form(request, max_fields)
     if form is None:
         return render(request, "error.html", principal, 400, message="The form could not be read.")
     if not check_csrf(request, principal, _text(form, CSRF_FIELD) or request.headers.get("x-csrf-token")):

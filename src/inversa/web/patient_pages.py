@@ -78,8 +78,8 @@ from inversa.safety import (
 from inversa.safety.limits import CONSTRAINTS, SERIES
 from inversa.simulation import SimulationError, simulate
 from inversa.store import Actor, ConflictError, Role, Store
-from inversa.web.auth import CSRF_FIELD, Principal, check_csrf, context
-from inversa.web.pages import _errors, _page_user, _session_row, _text, render
+from inversa.web.auth import Principal, context
+from inversa.web.pages import _errors, _page_user, _session_row, _submitted, _text, render
 
 __all__ = [
     "DIARY_SCHEDULE",
@@ -422,21 +422,8 @@ async def _patient(request: Request) -> Principal | Response:
 
 
 async def _form(request: Request, principal: Principal, max_fields: int = 80) -> FormData | Response:
-    """The submitted form if its CSRF token is right (pages._submitted, with room for the
-    screening's 39 questions), else the 400/403 page to answer with."""
-    try:
-        form = await request.form(max_files=0, max_fields=max_fields)
-    except Exception:  # malformed body, too many fields, files: all a bad form
-        return render(request, "error.html", principal, 400, message="The form could not be read.")
-    if not check_csrf(request, principal, _text(form, CSRF_FIELD) or request.headers.get("x-csrf-token")):
-        return render(
-            request,
-            "error.html",
-            principal,
-            403,
-            message="This form has expired or did not come from this site. Reload the page and try again.",
-        )
-    return form
+    """The submitted form if its CSRF token is right, with room for the screening's 39 questions."""
+    return await _submitted(request, principal, max_fields)
 
 
 def _store(request: Request) -> Store:
